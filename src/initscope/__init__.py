@@ -1,0 +1,65 @@
+"""initscope: weight initialization you can measure.
+
+One variance-scaling core (:class:`VarianceScaling`), gains for any activation
+(:func:`gain`), layout-aware fans (:func:`fans`), and initializers for PyTorch
+(:mod:`initscope.init`, a drop-in for ``torch.nn.init``), NumPy (:mod:`initscope.numpy`)
+and JAX (:mod:`initscope.jax`).
+
+``import initscope`` imports NumPy only; torch, scipy and jax load when first used.
+
+>>> import initscope
+>>> initscope.fans((64, 32, 3, 3))
+Fans(fan_in=288, fan_out=576, receptive=9)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._core.activations import Activation as Activation
+from ._core.activations import activation_names as activation_names
+from ._core.activations import from_callable as from_callable
+from ._core.fans import LAYOUTS as LAYOUTS
+from ._core.fans import Fans as Fans
+from ._core.fans import fans as fans
+from ._core.scaling import Draw as Draw
+from ._core.scaling import VarianceScaling as VarianceScaling
+from ._core.scaling import truncated_normal_std as truncated_normal_std
+from ._core.scaling import variance_scaling as variance_scaling
+from ._gain import gain as gain
+from ._gain import resolve_activation as activation
+
+if TYPE_CHECKING:
+    from . import init as init
+    from . import jax as jax
+    from . import numpy as numpy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LAYOUTS",
+    "Activation",
+    "Draw",
+    "Fans",
+    "VarianceScaling",
+    "activation",
+    "activation_names",
+    "fans",
+    "from_callable",
+    "gain",
+    "init",
+    "jax",
+    "numpy",
+    "truncated_normal_std",
+    "variance_scaling",
+]
+
+_LAZY = {"init", "numpy", "jax"}
+
+
+def __getattr__(name: str) -> Any:
+    # Submodules that import torch / jax load on first access (PEP 562).
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'initscope' has no attribute {name!r}")

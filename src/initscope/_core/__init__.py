@@ -1,0 +1,1 @@
+"""Pure math: activations, gains, fans and the variance-scaling formula (NumPy only)."""

@@ -1,0 +1,75 @@
+"""Gains for any activation, computed by quadrature.
+
+A gain g multiplies the base standard deviation of an initializer so that a layer
+compensates the nonlinearity phi applied to its input (He et al. 2015, eq. 7-10):
+
+- ``forward``:  g = 1 / sqrt(E[phi(z)^2]),  z ~ N(0, 1). Keeps the second moment of the
+  pre-activations at 1 from layer to layer (He et al.'s forward condition).
+- ``backward``: g = 1 / sqrt(E[phi'(z)^2]). Keeps the variance of back-propagated
+  gradients (He et al.'s backward condition, with fan_out).
+- ``torch``: exactly what ``torch.nn.init.calculate_gain`` returns, a historical table
+  for seven names (tanh 5/3 and selu 3/4 are neither criterion: the forward gain of tanh
+  is 1.5927 and of selu 1). Any other activation is an error under this criterion.
+
+Closed forms (ReLU sqrt(2), leaky ReLU sqrt(2 / (1 + a^2)), identity 1, SELU forward 1)
+are the test oracles of the quadrature, not a table it reads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from .activations import Activation
+from .quadrature import gaussian_expectation
+
+Criterion = Literal["forward", "backward", "torch"]
+CRITERIA: tuple[str, ...] = ("forward", "backward", "torch")
+
+#: torch.nn.init.calculate_gain's table (torch/nn/init.py), keyed by its names.
+_TORCH_GAINS: dict[str, float] = {
+    "linear": 1.0,
+    "sigmoid": 1.0,
+    "tanh": 5.0 / 3.0,
+    "relu": math.sqrt(2.0),
+    "selu": 3.0 / 4.0,
+}
+
+
+def second_moment(act: Activation, *, derivative: bool = False) -> float:
+    """E[phi(z)^2] (or E[phi'(z)^2] with ``derivative``) for z ~ N(0, 1)."""
+    f = act.derivative if derivative else act.fn
+    return gaussian_expectation(
+        lambda z: f(z) ** 2, act.breakpoints, verify=not act.smooth_known
+    )
+
+
+def gain_of(act: Activation, criterion: str = "forward") -> float:
+    """The gain of a resolved activation under ``criterion`` (see the module docstring)."""
+    if criterion == "torch":
+        return _torch_gain(act)
+    if criterion not in ("forward", "backward"):
+        raise ValueError(
+            f"unknown gain criterion {criterion!r}; valid: {', '.join(map(repr, CRITERIA))}"
+        )
+    m = second_moment(act, derivative=criterion == "backward")
+    if not m > 0 or not math.isfinite(m):
+        raise ValueError(
+            f"activation {act.name} has E[{'phi_prime' if criterion == 'backward' else 'phi'}"
+            f"(z)^2] = {m!r} under N(0, 1); no finite {criterion} gain exists"
+        )
+    return 1.0 / math.sqrt(m)
+
+
+def _torch_gain(act: Activation) -> float:
+    name = act.torch_name
+    if name == "leaky_relu":
+        slope = 0.01 if act.param is None else act.param
+        return math.sqrt(2.0 / (1.0 + slope**2))
+    if name is None or name not in _TORCH_GAINS:
+        raise ValueError(
+            f"torch.nn.init.calculate_gain defines no gain for {act.name}; it knows "
+            "linear, conv1d/2d/3d, conv_transpose1d/2d/3d, sigmoid, tanh, relu, leaky_relu, "
+            "selu. Use criterion='forward' or 'backward' for any activation."
+        )
+    return _TORCH_GAINS[name]

@@ -1,0 +1,78 @@
+"""The public :func:`gain`: resolve any activation spec, then compute its gain."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+
+from ._core.activations import Activation, activation
+from ._core.gain import Criterion, gain_of
+
+ActivationLike = str | Activation | Callable[..., object]
+
+
+def resolve_activation(spec: ActivationLike, param: float | None = None) -> Activation:
+    """Any activation spec (name, :class:`Activation`, NumPy callable, torch callable or
+    module) as an :class:`Activation`.
+
+    A torch object can only exist once torch is imported, so torch is looked up in
+    ``sys.modules`` rather than imported here.
+    """
+    if isinstance(spec, (str, Activation)) or param is not None:
+        return activation(spec, param)
+    if not callable(spec):
+        raise TypeError(
+            "activation must be a name, an Activation, a callable or a torch.nn.Module;"
+            f" got {type(spec).__name__}"
+        )
+    torch = sys.modules.get("torch")
+    if torch is not None and (
+        isinstance(spec, torch.nn.Module) or not _takes_numpy(spec)
+    ):
+        from ._torch_activation import from_torch
+
+        return from_torch(spec)
+    return activation(spec)
+
+
+def _takes_numpy(fn: Callable[..., object]) -> bool:
+    try:
+        out = fn(np.linspace(-1.0, 1.0, 3))
+    except Exception:
+        return False
+    return isinstance(out, (np.ndarray, np.generic, float))
+
+
+@lru_cache(maxsize=256)
+def _named_gain(name: str, param: float | None, criterion: str) -> float:
+    return gain_of(activation(name, param), criterion)
+
+
+def gain(
+    activation: ActivationLike, param: float | None = None, *, criterion: Criterion = "forward"
+) -> float:
+    """The gain of ``activation`` under ``criterion``, computed by quadrature.
+
+    - ``"forward"``: 1 / sqrt(E[phi(z)^2]), z ~ N(0, 1) — keeps activations' second
+      moment (He et al. 2015, eq. 10).
+    - ``"backward"``: 1 / sqrt(E[phi'(z)^2]) — keeps back-propagated gradients' variance.
+    - ``"torch"``: exactly ``torch.nn.init.calculate_gain``'s value (tanh 5/3, selu 3/4);
+      an error for activations torch has no entry for.
+
+    ``activation`` is a name (``initscope.activation_names()``), a NumPy callable, a torch
+    function or ``torch.nn.Module`` (``torch.nn.GELU()``); ``param`` is the slope of
+    leaky_relu (default 0.01) or the alpha/beta of elu/celu/softplus.
+
+    >>> round(gain("relu"), 6)
+    1.414214
+    >>> round(gain("tanh"), 4), round(gain("tanh", criterion="torch"), 4)
+    (1.5927, 1.6667)
+    >>> round(gain("gelu"), 4)
+    1.7013
+    """
+    if isinstance(activation, str):
+        return _named_gain(activation, param, criterion)
+    return gain_of(resolve_activation(activation, param), criterion)

@@ -1,0 +1,90 @@
+"""Torch modules and functions as :class:`Activation` specs.
+
+Standard modules map to the registry entry of the same function, with their parameters
+(``nn.LeakyReLU(0.2)`` -> ``leaky_relu(0.2)``, ``nn.GELU(approximate="tanh")`` ->
+``gelu_tanh``), so they get analytic derivatives and known kinks. Anything else that
+takes tensors (a custom module, ``torch.tanh``, a lambda over tensors) is evaluated in
+float64 and differentiated by autograd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ._core.activations import Activation, Array, activation
+
+# class name -> (registry name, attribute holding its parameter or None)
+_MODULES: dict[str, tuple[str, str | None]] = {
+    "Identity": ("identity", None),
+    "ReLU": ("relu", None),
+    "LeakyReLU": ("leaky_relu", "negative_slope"),
+    "ReLU6": ("relu6", None),
+    "ELU": ("elu", "alpha"),
+    "SELU": ("selu", None),
+    "CELU": ("celu", "alpha"),
+    "SiLU": ("silu", None),
+    "Mish": ("mish", None),
+    "Tanh": ("tanh", None),
+    "Sigmoid": ("sigmoid", None),
+    "Hardsigmoid": ("hardsigmoid", None),
+    "Hardswish": ("hardswish", None),
+    "Softsign": ("softsign", None),
+}
+
+
+def _known_module(module: torch.nn.Module) -> Activation | None:
+    cls = type(module)
+    if cls.__module__.split(".")[:3] != ["torch", "nn", "modules"]:
+        return None  # a user's subclass may override forward
+    name = cls.__name__
+    attrs = vars(module)
+    if name == "GELU":
+        return activation("gelu_tanh" if attrs["approximate"] == "tanh" else "gelu")
+    if name == "Softplus" and attrs["threshold"] >= 20:
+        return activation("softplus", float(attrs["beta"]))
+    if name == "Hardtanh" and (attrs["min_val"], attrs["max_val"]) == (-1.0, 1.0):
+        return activation("hardtanh")
+    if name in _MODULES:
+        key, attr = _MODULES[name]
+        return activation(key, None if attr is None else float(attrs[attr]))
+    return None
+
+
+def from_torch(fn: Callable[..., object], name: str | None = None) -> Activation:
+    """An :class:`Activation` from a tensor function; phi' by autograd."""
+    if isinstance(fn, torch.nn.Module) and not isinstance(fn, torch.jit.ScriptModule):
+        known = _known_module(fn)
+        if known is not None:
+            return known
+    label = name or getattr(fn, "__name__", None) or type(fn).__name__
+
+    def phi(x: Array) -> Array:
+        with torch.no_grad():
+            out = fn(torch.as_tensor(x, dtype=torch.float64))
+        return _elementwise(out, x, label)
+
+    def dphi(x: Array) -> Array:
+        t = torch.as_tensor(x, dtype=torch.float64).clone().requires_grad_(True)
+        with torch.enable_grad():
+            out = fn(t)
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                return np.zeros_like(x)
+            (grad,) = torch.autograd.grad(out.sum(), t, allow_unused=True)
+        if grad is None:
+            return np.zeros_like(x)
+        return _elementwise(grad, x, label)
+
+    phi(np.linspace(-2.0, 2.0, 5))
+    return Activation(label, phi, dphi, smooth_known=False)
+
+
+def _elementwise(out: object, x: Array, label: str) -> Array:
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != x.shape:
+        raise ValueError(
+            f"activation {label} must map a tensor to a tensor of the same shape; got "
+            f"{type(out).__name__} {getattr(out, 'shape', '')} for input shape {x.shape}"
+        )
+    return out.detach().cpu().numpy().astype(np.float64)

@@ -1,0 +1,101 @@
+"""The ``initscope`` command: a thin shell over library calls.
+
+    initscope demo                 # signal propagation of the classic schemes, deep MLP
+    initscope gain gelu            # forward, backward and torch gains of an activation
+    initscope fans 32,64,3,3 --layout torch_conv_transpose
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from ._core.activations import activation_names
+from ._core.fans import LAYOUTS, fans
+from ._core.gain import gain_of
+from ._gain import resolve_activation
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated ints such as 64,32,3,3; got {text!r}"
+        ) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="initscope", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="signal propagation of the classic schemes in a deep MLP")
+    d.add_argument("--depth", type=int, default=10)
+    d.add_argument("--width", type=int, default=256)
+    d.add_argument("--batch", type=int, default=512)
+    d.add_argument("--activations", default="tanh,relu", help="comma-separated, e.g. tanh,relu")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", metavar="PATH", help="also write the per-layer records as JSON")
+
+    g = sub.add_parser("gain", help="gains of an activation under each criterion")
+    g.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
+    g.add_argument("--param", type=float, default=None, help="slope / alpha / beta")
+
+    f = sub.add_parser("fans", help="fans of a weight shape")
+    f.add_argument("shape", type=_ints, help="e.g. 64,32,3,3")
+    f.add_argument("--layout", default="torch", choices=LAYOUTS)
+    f.add_argument("--groups", type=int, default=1)
+    f.add_argument("--splits", type=int, default=1)
+    return p
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import DemoConfig, measure
+    from ._demo_render import render
+
+    config = DemoConfig(
+        depth=args.depth,
+        width=args.width,
+        batch=args.batch,
+        activations=tuple(a.strip() for a in args.activations.split(",") if a.strip()),
+        seed=args.seed,
+    )
+    results = measure(config)
+    render(config, results)
+    if args.json:
+        rows = [row for r in results for row in r.records()]
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+def _gain(args: argparse.Namespace) -> int:
+    act = resolve_activation(args.activation, args.param)
+    for criterion in ("forward", "backward", "torch"):
+        try:
+            value = f"{gain_of(act, criterion):.6f}"
+        except ValueError:
+            value = "(not defined by torch)"
+        print(f"{act.name:>16}  {criterion:<8}  {value}")
+    return 0
+
+
+def _fans(args: argparse.Namespace) -> int:
+    print(fans(args.shape, layout=args.layout, groups=args.groups, splits=args.splits))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"demo": _demo, "gain": _gain, "fans": _fans}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, TypeError) as e:
+        print(f"initscope {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,602 @@
+"""PyTorch initializers: a drop-in for ``torch.nn.init``, and the schemes it lacks.
+
+Every public ``torch.nn.init`` function is here under the same name, signature and
+semantics, so ``from initscope import init`` can replace ``from torch.nn import init``.
+What differs, on purpose:
+
+- fan-based functions take ``layout=``, ``groups=``, ``splits=`` and ``batch_axes=``
+  (keyword-only), so transposed, grouped, fused and stacked weights get their real fans
+  (``torch.nn.init`` swaps the fans of ``ConvTranspose`` weights and ignores groups);
+- ``gain=`` accepts an activation name, callable or module as well as a number; a
+  non-number gain is the **forward** gain 1/sqrt(E[phi(z)^2]) (see :func:`initscope.gain`);
+- float16/bfloat16 tensors are sampled in float32 and cast once;
+- ``trunc_normal_`` redraws only out-of-range entries (several times faster than torch's);
+- integer tensors raise ``TypeError``; every error is raised before anything is written.
+
+Added schemes: :func:`glorot_standard_`, :func:`he_uniform_`, :func:`he_normal_`,
+:func:`lecun_uniform_`, :func:`lecun_normal_`, :func:`variance_scaling_`,
+:func:`delta_orthogonal_` and :func:`torch_default_`. All random functions take
+``generator=``. None computes its own std: each is a :class:`~initscope.VarianceScaling`
+(the one formula) handed to one sampler.
+
+Example:
+    >>> import torch
+    >>> from initscope import init
+    >>> w = torch.empty(256, 512)
+    >>> _ = init.xavier_uniform_(w, generator=torch.Generator().manual_seed(0))
+    >>> bool(w.abs().max() <= (6 / (256 + 512)) ** 0.5)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+from . import _torch_sampling as _s
+from ._core import schemes as _schemes
+from ._core.activations import Activation
+from ._core.fans import Layout
+from ._core.gain import gain_of
+from ._core.scaling import Distribution, Mode, VarianceScaling
+from ._gain import gain as _gain
+from ._gain import resolve_activation
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "delta_orthogonal_",
+    "dirac_",
+    "eye_",
+    "glorot_standard_",
+    "he_normal_",
+    "he_uniform_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "lecun_normal_",
+    "lecun_uniform_",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "sparse_",
+    "torch_default_",
+    "trunc_normal_",
+    "uniform_",
+    "variance_scaling_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+Tensor = torch.Tensor
+Generator = torch.Generator
+GainLike = float | str | Activation | Callable[..., object]
+
+
+def _activation_gain(
+    fn: str, spec: GainLike, criterion: str | None = "forward", param: float | None = None
+) -> float:
+    """A number is a gain; anything else is an activation whose gain is computed under
+    ``criterion`` (``None``: torch's value where torch has one, else the forward gain)."""
+    if isinstance(spec, (bool, int, float)):
+        return _s.check_number(fn, "gain", spec, positive=True)
+    try:
+        if criterion is None:
+            act = resolve_activation(spec, param)
+            criterion = "torch" if act.torch_name is not None else "forward"
+        if isinstance(spec, str):
+            return _gain(spec, param, criterion=criterion)  # type: ignore[arg-type]
+        return gain_of(resolve_activation(spec, param), criterion)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{fn}: {e}") from None
+
+
+def _scaled(
+    fn: str,
+    tensor: Tensor,
+    rule: VarianceScaling,
+    generator: Generator | None,
+    layout: Layout,
+    groups: int,
+    splits: int,
+    batch_axes: Sequence[int],
+) -> Tensor:
+    """The one path of every fan-based scheme: validate, fans, draw, sample."""
+    _s.check_floating(tensor, fn)
+    fans = _s.tensor_fans(
+        tensor, fn, layout=layout, groups=groups, splits=splits, batch_axes=batch_axes
+    ) if tensor.numel() else None
+    if fans is None or tensor.is_meta:
+        return tensor
+    draw = rule.draw(fans)
+    with torch.no_grad():
+        return _s.sample(tensor, draw, generator)
+
+
+# --- plain distributions -------------------------------------------------------------
+
+
+def uniform_(
+    tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None
+) -> Tensor:
+    """Fill with U(a, b). Same as ``torch.nn.init.uniform_``.
+
+    >>> import torch
+    >>> t = uniform_(torch.empty(3, 5), -1.0, 1.0)
+    >>> bool(t.abs().max() <= 1)
+    True
+    """
+    _s.check_floating(tensor, "uniform_")
+    lo, hi = _s.check_number("uniform_", "a", a), _s.check_number("uniform_", "b", b)
+    if not lo <= hi:
+        raise ValueError(f"uniform_: need a <= b; got a={a!r}, b={b!r}")
+    if _s.skip(tensor):
+        return tensor
+    with torch.no_grad():
+        return _s.uniform(tensor, lo, hi, generator)
+
+
+def normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None
+) -> Tensor:
+    """Fill with N(mean, std^2). Same as ``torch.nn.init.normal_``."""
+    _s.check_floating(tensor, "normal_")
+    m = _s.check_number("normal_", "mean", mean)
+    s = _s.check_number("normal_", "std", std)
+    if s < 0:
+        raise ValueError(f"normal_: std must be >= 0; got {std!r}")
+    if _s.skip(tensor):
+        return tensor
+    with torch.no_grad():
+        return _s.normal(tensor, m, s, generator)
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: Generator | None = None,
+) -> Tensor:
+    """Fill with N(mean, std^2) conditioned on [a, b] (absolute bounds, as in torch).
+
+    Note the *result* has a smaller std than ``std``; for a truncated normal with an exact
+    target variance use :func:`variance_scaling_`.
+    """
+    fn = "trunc_normal_"
+    _s.check_floating(tensor, fn)
+    m = _s.check_number(fn, "mean", mean)
+    s = _s.check_number(fn, "std", std, positive=True)
+    lo, hi = _s.check_number(fn, "a", a), _s.check_number(fn, "b", b)
+    if not lo < hi:
+        raise ValueError(f"{fn}: need a < b; got a={a!r}, b={b!r}")
+    if _s.skip(tensor):
+        return tensor
+    with torch.no_grad():
+        return _s.trunc_normal(tensor, m, s, lo, hi, generator)
+
+
+# --- deterministic fills -------------------------------------------------------------
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``. Every unit of a layer is then identical: see the symmetry
+    reproduction for why this never trains."""
+    _s.check_floating(tensor, "constant_")
+    v = _s.check_number("constant_", "val", val)
+    if _s.skip(tensor):
+        return tensor
+    with torch.no_grad():
+        return tensor.fill_(v)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with 1."""
+    return constant_(tensor, 1.0)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with 0."""
+    return constant_(tensor, 0.0)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity (rectangular allowed), as ``torch.nn.init.eye_``."""
+    _s.check_floating(tensor, "eye_")
+    if tensor.dim() != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported; got shape {tuple(tensor.shape)}")
+    if _s.skip(tensor):
+        return tensor
+    with torch.no_grad():
+        tensor.zero_()
+        tensor.diagonal().fill_(1.0)
+    return tensor
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3/4/5-D conv weight with the Dirac delta (identity convolution), preserving
+    as many channels as possible in each of ``groups`` groups, as ``torch.nn.init.dirac_``."""
+    _s.check_floating(tensor, "dirac_")
+    shape = tuple(tensor.shape)
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(f"dirac_: only 3, 4 and 5-D tensors are supported; got shape {shape}")
+    if not isinstance(groups, int) or groups < 1 or shape[0] % groups:
+        raise ValueError(
+            f"dirac_: groups must be an int >= 1 dividing dim 0 ({shape[0]}); got {groups!r}"
+        )
+    if _s.skip(tensor):
+        return tensor
+    per_group = shape[0] // groups
+    n = min(per_group, shape[1])
+    centre = tuple(k // 2 for k in shape[2:])
+    with torch.no_grad():
+        tensor.zero_()
+        d = torch.arange(n, device=tensor.device)
+        for g in range(groups):
+            index: tuple[torch.Tensor | int, ...] = (g * per_group + d, d, *centre)
+            tensor[index] = 1.0
+    return tensor
+
+
+# --- variance scaling: the named schemes -----------------------------------------------
+
+
+def variance_scaling_(
+    tensor: Tensor,
+    scale: float = 1.0,
+    mode: Mode = "fan_in",
+    distribution: Distribution = "truncated_normal",
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """The one formula: Var[w] = scale / n(mode), n in {fan_in, fan_out, (fan_in+fan_out)/2}.
+
+    A truncated normal is cut at +-2 std of its underlying normal, widened so the result
+    has exactly the variance asked for (jax.nn.initializers.variance_scaling).
+
+    >>> import torch
+    >>> w = variance_scaling_(torch.empty(512, 1024), 2.0, "fan_in", "normal",
+    ...                       generator=torch.Generator().manual_seed(0))
+    >>> round(w.var().item() * 1024, 1)
+    2.0
+    """
+    try:
+        rule = VarianceScaling(scale, mode, distribution)
+    except ValueError as e:
+        raise ValueError(f"variance_scaling_: {e}") from None
+    return _scaled(
+        "variance_scaling_", tensor, rule, generator, layout, groups, splits, batch_axes
+    )
+
+
+def xavier_uniform_(
+    tensor: Tensor,
+    gain: GainLike = 1.0,
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """Glorot & Bengio 2010, eq. 16: U[-a, a], a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    ``gain`` may name an activation (its forward gain). Same as
+    ``torch.nn.init.xavier_uniform_`` for torch-layout weights.
+    """
+    rule = _schemes.xavier(_activation_gain("xavier_uniform_", gain), "uniform")
+    return _scaled("xavier_uniform_", tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def xavier_normal_(
+    tensor: Tensor,
+    gain: GainLike = 1.0,
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """Glorot & Bengio 2010: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    rule = _schemes.xavier(_activation_gain("xavier_normal_", gain), "normal")
+    return _scaled("xavier_normal_", tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def _kaiming_gain(fn: str, a: float, nonlinearity: GainLike, criterion: str | None) -> float:
+    """torch's names give torch's gains (drop-in); other activations the forward gain.
+    ``a`` is the slope of leaky_relu and ignored otherwise, as in torch."""
+    slope = _s.check_number(fn, "a", a)
+    leaky = isinstance(nonlinearity, str) and nonlinearity.strip().lower() == "leaky_relu"
+    return _activation_gain(fn, nonlinearity, criterion, slope if leaky else None)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: Mode = "fan_in",
+    nonlinearity: GainLike = "leaky_relu",
+    generator: Generator | None = None,
+    *,
+    criterion: str | None = None,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """He et al. 2015: U[-b, b], b = gain * sqrt(3 / fan_mode).
+
+    ``nonlinearity`` is any activation; ``a`` is the leaky_relu slope. With
+    ``criterion=None`` the names torch knows get torch's gain (drop-in: tanh 5/3) and every
+    other activation its forward gain; pass ``criterion="forward"`` for the forward gain
+    everywhere. ``mode="fan_avg"`` is also accepted.
+    """
+    fn = "kaiming_uniform_"
+    rule = _schemes.he(_kaiming_gain(fn, a, nonlinearity, criterion), mode, "uniform")
+    return _scaled(fn, tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: Mode = "fan_in",
+    nonlinearity: GainLike = "leaky_relu",
+    generator: Generator | None = None,
+    *,
+    criterion: str | None = None,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """He et al. 2015, eq. 10: N(0, std^2), std = gain / sqrt(fan_mode). See
+    :func:`kaiming_uniform_` for ``nonlinearity`` and ``criterion``."""
+    fn = "kaiming_normal_"
+    rule = _schemes.he(_kaiming_gain(fn, a, nonlinearity, criterion), mode, "normal")
+    return _scaled(fn, tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def _he(
+    fn: str,
+    distribution: Distribution,
+    tensor: Tensor,
+    activation: GainLike,
+    generator: Generator | None,
+    mode: Mode,
+    criterion: str,
+    layout: Layout,
+    groups: int,
+    splits: int,
+    batch_axes: Sequence[int],
+) -> Tensor:
+    g = _activation_gain(fn, activation, criterion)
+    try:
+        rule = _schemes.he(g, mode, distribution)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {e}") from None
+    return _scaled(fn, tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def he_uniform_(
+    tensor: Tensor,
+    activation: GainLike = "relu",
+    generator: Generator | None = None,
+    *,
+    mode: Mode = "fan_in",
+    criterion: str = "forward",
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """He et al. 2015 for any activation: U[-b, b], b = sqrt(3) * gain / sqrt(fan_mode),
+    gain computed for ``activation`` (forward criterion by default; use
+    ``mode="fan_out", criterion="backward"`` for the backward condition)."""
+    return _he("he_uniform_", "uniform", tensor, activation, generator, mode, criterion,
+               layout, groups, splits, batch_axes)
+
+
+def he_normal_(
+    tensor: Tensor,
+    activation: GainLike = "relu",
+    generator: Generator | None = None,
+    *,
+    mode: Mode = "fan_in",
+    criterion: str = "forward",
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """He et al. 2015 for any activation: N(0, gain^2 / fan_mode). See :func:`he_uniform_`.
+
+    >>> import torch
+    >>> w = he_normal_(torch.empty(1024, 1024), "gelu", torch.Generator().manual_seed(0))
+    >>> from initscope import gain
+    >>> abs(w.std().item() * 32 / gain("gelu") - 1) < 0.01
+    True
+    """
+    return _he("he_normal_", "normal", tensor, activation, generator, mode, criterion,
+               layout, groups, splits, batch_axes)
+
+
+def lecun_uniform_(
+    tensor: Tensor,
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """LeCun et al. 1998: U[-b, b], b = sqrt(3 / fan_in) (variance 1 / fan_in)."""
+    rule = _schemes.lecun("uniform")
+    return _scaled("lecun_uniform_", tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def lecun_normal_(
+    tensor: Tensor,
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """LeCun et al. 1998: N(0, 1 / fan_in). (The SELU paper's init; jax truncates it,
+    use ``variance_scaling_(t, 1.0, "fan_in", "truncated_normal")`` for that.)"""
+    rule = _schemes.lecun("normal")
+    return _scaled("lecun_normal_", tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def glorot_standard_(
+    tensor: Tensor,
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """Glorot & Bengio 2010's "standard" init, eq. 1: U[-1/sqrt(fan_in), 1/sqrt(fan_in)].
+
+    Variance 1 / (3 fan_in): a third of what keeps a linear layer's variance, so signals
+    shrink with depth (the paper's Fig. 6).
+    """
+    rule = _schemes.glorot_standard()
+    return _scaled("glorot_standard_", tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+def torch_default_(
+    tensor: Tensor,
+    generator: Generator | None = None,
+    *,
+    layout: Layout = "torch",
+    groups: int = 1,
+    splits: int = 1,
+    batch_axes: Sequence[int] = (),
+) -> Tensor:
+    """What ``nn.Linear`` / ``nn.Conv*d`` do to their weight by default.
+
+    ``kaiming_uniform_(w, a=sqrt(5))`` is U[-1/sqrt(fan_in), 1/sqrt(fan_in)]: variance
+    1 / (3 fan_in), the same as :func:`glorot_standard_`. (For ``ConvTranspose`` torch
+    uses its swapped fan; here ``layout="torch_conv_transpose"`` gives the real one.)
+    """
+    rule = _schemes.torch_default()
+    return _scaled("torch_default_", tensor, rule, generator, layout, groups, splits, batch_axes)
+
+
+# --- orthogonal family ---------------------------------------------------------------
+
+
+def _orthogonal_matrix(
+    rows: int, cols: int, dtype: torch.dtype, device: torch.device, generator: Generator | None
+) -> Tensor:
+    """A uniformly (Haar) distributed matrix with orthonormal rows or columns
+    (Mezzadri 2007: QR of a Gaussian matrix with the signs of R's diagonal fixed)."""
+    flat = torch.empty(rows, cols, dtype=dtype, device=device).normal_(0, 1, generator=generator)
+    if rows < cols:
+        flat = flat.t()
+    q, r = torch.linalg.qr(flat)
+    q *= torch.sign(torch.diagonal(r, 0))
+    out: Tensor = q.t() if rows < cols else q
+    return out
+
+
+def orthogonal_(tensor: Tensor, gain: GainLike = 1, generator: Generator | None = None) -> Tensor:
+    """Saxe et al. 2014: a (semi-)orthogonal matrix times ``gain``; tensors with more than
+    2 dims are flattened to (shape[0], rest). Same as ``torch.nn.init.orthogonal_``, and
+    also for float16/bfloat16 (computed in float32)."""
+    _s.check_floating(tensor, "orthogonal_")
+    if tensor.dim() < 2:
+        raise ValueError(
+            f"orthogonal_: only tensors with 2 or more dimensions are supported; got shape "
+            f"{tuple(tensor.shape)}"
+        )
+    g = _activation_gain("orthogonal_", gain)
+    if _s.skip(tensor):
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    work = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
+    with torch.no_grad():
+        q = _orthogonal_matrix(rows, cols, work, tensor.device, generator)
+        tensor.copy_(q.reshape(tensor.shape) * g)
+    return tensor
+
+
+def delta_orthogonal_(
+    tensor: Tensor, gain: GainLike = 1.0, generator: Generator | None = None
+) -> Tensor:
+    """Xiao et al. 2018, "Dynamical Isometry and a Mean Field Theory of CNNs", Alg. 1:
+    zero everywhere but the kernel's centre tap, which holds ``gain`` times an orthogonal
+    (out, in) matrix. A conv so initialized is norm-preserving at init (out >= in).
+    """
+    _s.check_floating(tensor, "delta_orthogonal_")
+    shape = tuple(tensor.shape)
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(
+            f"delta_orthogonal_: expects a conv weight (out, in, *kernel) with 1-3 kernel dims;"
+            f" got shape {shape}"
+        )
+    g = _activation_gain("delta_orthogonal_", gain)
+    if _s.skip(tensor):
+        return tensor
+    work = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
+    centre = tuple(k // 2 for k in shape[2:])
+    with torch.no_grad():
+        q = _orthogonal_matrix(shape[0], shape[1], work, tensor.device, generator)
+        tensor.zero_()
+        index: tuple[slice | int, ...] = (slice(None), slice(None), *centre)
+        tensor[index] = q * g
+    return tensor
+
+
+def sparse_(
+    tensor: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None
+) -> Tensor:
+    """Martens 2010: N(0, std^2) with a fraction ``sparsity`` of each column set to zero
+    (``ceil(sparsity * rows)`` entries). Same as ``torch.nn.init.sparse_``, vectorised,
+    and its zero pattern also follows ``generator`` (torch's ignores it)."""
+    fn = "sparse_"
+    _s.check_floating(tensor, fn)
+    if tensor.dim() != 2:
+        raise ValueError(f"{fn}: only 2-D tensors are supported; got shape {tuple(tensor.shape)}")
+    sp = _s.check_number(fn, "sparsity", sparsity)
+    if not 0.0 <= sp <= 1.0:
+        raise ValueError(f"{fn}: sparsity must be in [0, 1]; got {sparsity!r}")
+    s = _s.check_number(fn, "std", std)
+    if s < 0:
+        raise ValueError(f"{fn}: std must be >= 0; got {std!r}")
+    if _s.skip(tensor):
+        return tensor
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sp * rows)
+    with torch.no_grad():
+        _s.normal(tensor, 0.0, s, generator)
+        if num_zeros:
+            keys = torch.rand(rows, cols, generator=generator, device=tensor.device)
+            zero_rows = keys.argsort(dim=0)[:num_zeros]
+            tensor.scatter_(0, zero_rows, 0.0)
+    return tensor
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """Exactly ``torch.nn.init.calculate_gain`` (torch's historical table; ``param`` is
+    used by leaky_relu only). For gains of any activation use :func:`initscope.gain`.
+    """
+    if not isinstance(nonlinearity, str):
+        raise TypeError(
+            f"calculate_gain: nonlinearity must be a name; got {type(nonlinearity).__name__}"
+        )
+    leaky = nonlinearity.strip().lower() == "leaky_relu"
+    if param is not None and leaky:
+        _s.check_number("calculate_gain", "param", param)
+    return float(_gain(nonlinearity, param if leaky else None, criterion="torch"))
