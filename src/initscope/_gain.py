@@ -69,9 +69,9 @@ def gain(
     >>> round(gain("relu"), 6)
     1.414214
     >>> round(gain("tanh"), 4), round(gain("tanh", criterion="torch"), 4)
-    (1.5927, 1.6667)
+    (1.5925, 1.6667)
     >>> round(gain("gelu"), 4)
-    1.7013
+    1.5335
     """
     if isinstance(activation, str):
         return _named_gain(activation, param, criterion)

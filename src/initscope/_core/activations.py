@@ -155,6 +155,15 @@ def _gelu() -> Activation:
     )
 
 
+def _erf() -> Activation:
+    # The erf network of Williams 1997, whose kernels have closed forms (mean-field oracle).
+    return Activation(
+        "erf",
+        lambda x: np.asarray(_ERF(x), dtype=np.float64),
+        lambda x: 2.0 * _INV_SQRT_2PI * _SQRT2 * np.exp(-x * x),
+    )
+
+
 def _gelu_tanh() -> Activation:
     # The tanh approximation (torch.nn.GELU(approximate="tanh")).
     k = math.sqrt(2.0 / math.pi)
@@ -264,6 +273,7 @@ _REGISTRY: dict[str, _Entry] = {
     "selu": _Entry(_selu),
     "celu": _Entry(_celu, 1.0, "alpha"),
     "gelu": _Entry(_gelu),
+    "erf": _Entry(_erf),
     "gelu_tanh": _Entry(_gelu_tanh),
     "silu": _Entry(_silu),
     "mish": _Entry(_mish),

@@ -22,8 +22,10 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 #: Nodes of the Gauss-Hermite rule. Even, so no node sits on a kink at 0 (ReLU); with a
-#: symmetric rule the two halves of a kink at 0 are then integrated exactly.
-HERMITE_NODES = 96
+#: symmetric rule the two halves of a kink at 0 are then integrated exactly. 200 nodes
+#: integrate E[tanh'(z)^2] (poles at +-i pi/2 limit convergence) to 2e-15; numpy's
+#: node computation overflows beyond about 360.
+HERMITE_NODES = 200
 #: Gauss-Legendre nodes per piece when the line is cut at breakpoints.
 LEGENDRE_NODES = 96
 #: The line is truncated to [-TAIL, TAIL]: P(|z| > 12) < 4e-33, negligible against any
@@ -61,7 +63,7 @@ def gaussian_expectation(
     With ``breakpoints`` (kinks of f, in the units of f's argument) the integral is split
     there; otherwise Gauss-Hermite with :data:`HERMITE_NODES` nodes is used. With
     ``verify`` (for callables whose kinks are unknown) the Hermite rule is repeated with
-    twice the nodes; if the two disagree by more than 1e-9 (relative), the integrand is
+    half the nodes; if the two disagree by more than 1e-9 (relative), the integrand is
     not smooth enough for it and adaptive quadrature (``scipy.integrate.quad``) decides.
 
     >>> round(gaussian_expectation(lambda z: z**4), 12)
@@ -77,10 +79,10 @@ def gaussian_expectation(
         value = float(np.dot(w, f(std * x)))
         if not verify:
             return value
-        x2, w2 = hermite_rule(2 * HERMITE_NODES)
-        value2 = float(np.dot(w2, f(std * x2)))
-        if abs(value2 - value) <= 1e-9 * max(1.0, abs(value2)):
-            return value2
+        xh, wh = hermite_rule(HERMITE_NODES // 2)
+        half = float(np.dot(wh, f(std * xh)))
+        if abs(half - value) <= 1e-9 * max(1.0, abs(value)):
+            return value
         return _adaptive(f, std)
     edges = [-TAIL, *cuts, TAIL]
     t, tw = _legendre_rule(LEGENDRE_NODES)
