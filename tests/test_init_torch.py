@@ -271,3 +271,23 @@ def test_failed_call_leaves_tensor_unchanged(bad):
     with pytest.raises((ValueError, TypeError)):
         bad(t)
     assert torch.equal(t, before)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_sparse_zero_rows_are_a_uniform_subset(k):
+    """Chi-square over all C(5, k) subsets of 5 rows, 20000 columns in one call."""
+    from initscope._torch_sampling import random_rows_mask
+
+    mask = random_rows_mask(5, 20000, k, torch.device("cpu"), torch.Generator().manual_seed(k))
+    assert torch.all(mask.sum(0) == k)
+    codes = (mask.long() * (2 ** torch.arange(5)).unsqueeze(1)).sum(0)
+    counts = torch.bincount(codes, minlength=32)
+    observed = counts[counts > 0].numpy()
+    assert len(observed) == math.comb(5, k)
+    assert stats.chisquare(observed).pvalue > 1e-6
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.01, 0.3, 0.5, 0.51, 0.9, 1.0])
+def test_sparse_exact_zero_count(sparsity):
+    w = init.sparse_(torch.empty(37, 11), sparsity, generator=torch.Generator().manual_seed(0))
+    assert torch.all((w == 0).sum(0) == math.ceil(sparsity * 37))

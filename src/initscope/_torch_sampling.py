@@ -169,6 +169,39 @@ def _pull_inside(tensor: torch.Tensor, a: float, b: float) -> None:
         tensor[under] = torch.nextafter(tensor[under], torch.full_like(tensor[under], math.inf))
 
 
+def random_rows_mask(
+    rows: int, cols: int, k: int, device: torch.device, generator: torch.Generator | None
+) -> torch.Tensor:
+    """A (rows, cols) boolean mask with exactly ``k`` True entries in each column, at
+    uniformly random rows.
+
+    Rows are drawn with replacement and a column that got a repeat draws again for its
+    missing entries, until every column has k. The process treats all rows alike, so each
+    column's set is a uniform k-subset; for k > rows / 2 the complement is drawn instead,
+    which keeps repeats rare (at most half the draws collide). The first round counts
+    with one reduction; later rounds, small, check their few draws against the mask.
+    """
+    flip = k > rows // 2
+    want = rows - k if flip else k
+    mask = torch.zeros(rows, cols, dtype=torch.bool, device=device)
+    flat = mask.view(-1)
+    columns = torch.arange(cols, device=device)
+    col = columns.repeat_interleave(want)
+    row = torch.randint(rows, (col.numel(),), generator=generator, device=device)
+    flat[row * cols + col] = True
+    missing = want - mask.view(torch.uint8).sum(0, dtype=torch.int32)
+    while True:
+        col = columns.repeat_interleave(missing)
+        if not col.numel():
+            break
+        row = torch.randint(rows, (col.numel(),), generator=generator, device=device)
+        new = torch.unique(row * cols + col)
+        new = new[~flat[new]]
+        flat[new] = True
+        missing = missing - torch.bincount(new % cols, minlength=cols)
+    return ~mask if flip else mask
+
+
 def sample(tensor: torch.Tensor, draw: Draw, generator: torch.Generator | None) -> torch.Tensor:
     """Fill ``tensor`` from a core :class:`Draw` (zero mean)."""
     if draw.distribution == "uniform":

@@ -582,10 +582,8 @@ def sparse_(
     with torch.no_grad():
         _s.normal(tensor, 0.0, s, generator)
         if num_zeros:
-            # num_zeros distinct random rows per column: the top-k of random keys.
-            keys = torch.rand(cols, rows, generator=generator, device=tensor.device)
-            zero_rows = keys.topk(num_zeros, dim=1).indices.t()
-            tensor.scatter_(0, zero_rows, 0.0)
+            mask = _s.random_rows_mask(rows, cols, num_zeros, tensor.device, generator)
+            tensor.masked_fill_(mask, 0.0)
     return tensor
 
 
