@@ -153,8 +153,8 @@ def test_gain_accepts_activation_names_callables_and_modules():
 def test_conv_transpose_layout_uses_the_real_fans():
     t = torch.nn.ConvTranspose2d(12, 8, 3, groups=4)
     w = t.weight
-    init.xavier_normal_(w, layout="torch_conv_transpose", groups=4,
-                        generator=torch.Generator().manual_seed(0))
+    spec = initscope.FanSpec("torch_conv_transpose", groups=4)
+    init.xavier_normal_(w, fans=spec, generator=torch.Generator().manual_seed(0))
     f = initscope.fans(tuple(w.shape), layout="torch_conv_transpose", groups=4)
     expected = math.sqrt(2 / (f.fan_in + f.fan_out))
     assert f == (27, 18, 9)
@@ -229,9 +229,16 @@ def _filled(shape=(8, 6), dtype=torch.float32):
          "unknown activation 'relux'; known names: .*gelu"),
         (lambda: init.kaiming_normal_(_filled(), mode="fan_all"), ValueError,
          "unknown mode 'fan_all'; valid: 'fan_in', 'fan_out', 'fan_avg'"),
-        (lambda: init.xavier_normal_(_filled((8, 6, 3)), groups=3), ValueError,
-         "groups=3 does not divide"),
-        (lambda: init.xavier_normal_(_filled(), gain=0.0), ValueError, "gain must be > 0"),
+        (lambda: init.xavier_normal_(_filled((8, 6, 3)), fans=initscope.FanSpec(groups=3)),
+         ValueError, "xavier_normal_: groups=3 does not divide"),
+        (lambda: init.xavier_normal_(_filled(), fans="tf"), ValueError,
+         "xavier_normal_: unknown layout 'tf'; valid: 'torch'"),
+        (lambda: init.xavier_normal_(_filled(), fans=3), TypeError,
+         "xavier_normal_: fans must be a layout name, a FanSpec or Fans; got int"),
+        (lambda: init.xavier_normal_(_filled(), fans=initscope.Fans(0, 3, 1)), ValueError,
+         "fan_in=0"),
+        (lambda: init.xavier_normal_(_filled(), gain=0.0), ValueError,
+         "gain must be a positive finite number; got 0.0"),
         (lambda: init.xavier_normal_(_filled(), gain="nope"), ValueError, "unknown activation"),
         (lambda: init.variance_scaling_(_filled(), distribution="cauchy"), ValueError,
          "unknown distribution 'cauchy'"),
@@ -256,13 +263,14 @@ def test_bad_input_raises_clearly(call, exc, match):
 @pytest.mark.parametrize(
     "bad",
     [
-        lambda t: init.xavier_uniform_(t, layout="torch", groups=5),
+        lambda t: init.xavier_uniform_(t, fans=initscope.FanSpec("torch", groups=5)),
         lambda t: init.kaiming_uniform_(t, mode="fan_inn"),
         lambda t: init.he_uniform_(t, "sofmax"),
         lambda t: init.trunc_normal_(t, std=0.0),
         lambda t: init.sparse_(t, -0.1),
         lambda t: init.variance_scaling_(t, scale=-1.0),
-        lambda t: init.xavier_normal_(t, splits=7),
+        lambda t: init.xavier_normal_(t, fans=initscope.FanSpec(splits=7)),
+        lambda t: init.he_normal_(t, fans=initscope.Fans(-1, 4, 1)),
     ],
 )
 def test_failed_call_leaves_tensor_unchanged(bad):
@@ -291,3 +299,17 @@ def test_sparse_zero_rows_are_a_uniform_subset(k):
 def test_sparse_exact_zero_count(sparsity):
     w = init.sparse_(torch.empty(37, 11), sparsity, generator=torch.Generator().manual_seed(0))
     assert torch.all((w == 0).sum(0) == math.ceil(sparsity * 37))
+
+
+def test_fans_argument_forms_agree():
+    """A layout name, a FanSpec and explicit Fans describe the same weight alike."""
+    shape = (3 * 64, 32)  # a fused QKV projection
+    spec = initscope.FanSpec("torch", splits=3)
+    explicit = initscope.Fans(32, 64, 1)
+    assert spec.of(shape) == explicit
+    g = torch.Generator
+    a = init.xavier_normal_(torch.empty(shape), generator=g().manual_seed(0), fans=spec)
+    b = init.xavier_normal_(torch.empty(shape), generator=g().manual_seed(0), fans=explicit)
+    c = init.xavier_normal_(torch.empty(shape), generator=g().manual_seed(0))
+    assert torch.equal(a, b)
+    assert c.std() < a.std()  # without splits the fused output axis counts 3x

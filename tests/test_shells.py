@@ -26,18 +26,18 @@ def _torch(fn):
 
 PAIRS = {
     "xavier_uniform": (lambda t, g: init.xavier_uniform_(t, generator=g),
-                       inp.xavier_uniform, ijax.xavier_uniform(layout="torch")),
+                       inp.xavier_uniform, ijax.xavier_uniform(fans="torch")),
     "he_normal_gelu": (lambda t, g: init.he_normal_(t, "gelu", g),
                        lambda r, s: inp.he_normal(r, s, activation="gelu"),
-                       ijax.he_normal("gelu", layout="torch")),
+                       ijax.he_normal("gelu", fans="torch")),
     "variance_scaling_trunc": (
         lambda t, g: init.variance_scaling_(t, 2.0, "fan_out", generator=g),
         lambda r, s: inp.variance_scaling(r, s, scale=2.0, mode="fan_out"),
-        ijax.variance_scaling(2.0, "fan_out", layout="torch")),
+        ijax.variance_scaling(2.0, "fan_out", fans="torch")),
     "lecun_uniform": (lambda t, g: init.lecun_uniform_(t, g), inp.lecun_uniform,
-                      ijax.lecun_uniform(layout="torch")),
+                      ijax.lecun_uniform(fans="torch")),
     "glorot_standard": (lambda t, g: init.glorot_standard_(t, g), inp.glorot_standard,
-                        ijax.glorot_standard(layout="torch")),
+                        ijax.glorot_standard(fans="torch")),
 }
 
 
@@ -92,7 +92,26 @@ def test_numpy_shell_behaviour():
         inp.xavier_uniform(0, (4, 4), np.int32)
     with pytest.raises(TypeError, match="Generator or an int seed"):
         inp.xavier_uniform("seed", (4, 4))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="gain must be > 0"):
+    with pytest.raises(ValueError, match="gain must be a positive finite number"):
         inp.xavier_uniform(0, (4, 4), gain=-1.0)
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
         inp.lecun_normal(0, (4,))
+
+
+def test_flax_kernel_init():
+    """The initializers plug into real Flax modules (linen and nnx) as kernel_init=."""
+    linen = pytest.importorskip("flax.linen")
+    nnx = pytest.importorskip("flax.nnx")
+    dense = linen.Dense(256, kernel_init=ijax.he_normal("gelu"))
+    k = dense.init(jax.random.key(0), jnp.ones((1, 1024)))["params"]["kernel"]
+    assert k.shape == (1024, 256)
+    from initscope import gain
+
+    assert float(jnp.var(k)) * 1024 == pytest.approx(gain("gelu") ** 2, rel=0.03)
+    conv = linen.Conv(64, (3, 3), kernel_init=ijax.xavier_uniform())
+    k = conv.init(jax.random.key(0), jnp.ones((1, 8, 8, 32)))["params"]["kernel"]
+    assert k.shape == (3, 3, 32, 64)
+    bound = (6 / (9 * 32 + 9 * 64)) ** 0.5
+    assert float(jnp.abs(k).max()) <= bound and float(jnp.abs(k).max()) > 0.9 * bound
+    lin = nnx.Linear(512, 128, kernel_init=ijax.lecun_normal(), rngs=nnx.Rngs(0))
+    assert float(jnp.var(lin.kernel.get_value())) * 512 == pytest.approx(1.0, rel=0.03)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from functools import lru_cache
@@ -76,3 +77,40 @@ def gain(
     if isinstance(activation, str):
         return _named_gain(activation, param, criterion)
     return gain_of(resolve_activation(activation, param), criterion)
+
+
+GainLike = float | ActivationLike
+
+
+@lru_cache(maxsize=256)
+def _auto_gain(name: str, param: float | None) -> float:
+    act = activation(name, param)
+    return gain_of(act, "torch" if act.torch_name is not None else "forward")
+
+
+def as_gain(
+    spec: GainLike, criterion: Criterion | None = "forward", param: float | None = None
+) -> float:
+    """What initializers do with a ``gain=`` argument.
+
+    A number is a gain (it must be positive and finite). Anything else is an activation
+    whose gain is computed under ``criterion``; ``None`` means torch's value where
+    ``torch.nn.init.calculate_gain`` has one (a drop-in's duty) and the forward gain
+    elsewhere.
+
+    >>> as_gain(2.0), round(as_gain("tanh"), 4), round(as_gain("tanh", None), 4)
+    (2.0, 1.5925, 1.6667)
+    """
+    if isinstance(spec, (bool, int, float)):
+        ok = not isinstance(spec, bool) and math.isfinite(spec) and spec > 0
+        if not ok:
+            raise ValueError(f"gain must be a positive finite number; got {spec!r}")
+        return float(spec)
+    if isinstance(spec, str):
+        if criterion is None:
+            return _auto_gain(spec, param)
+        return _named_gain(spec, param, criterion)
+    act = resolve_activation(spec, param)
+    if criterion is None:
+        criterion = "torch" if act.torch_name is not None else "forward"
+    return gain_of(act, criterion)

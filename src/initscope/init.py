@@ -4,9 +4,11 @@ Every public ``torch.nn.init`` function is here under the same name, signature a
 semantics, so ``from initscope import init`` can replace ``from torch.nn import init``.
 What differs, on purpose:
 
-- fan-based functions take ``layout=``, ``groups=``, ``splits=`` and ``batch_axes=``
-  (keyword-only), so transposed, grouped, fused and stacked weights get their real fans
-  (``torch.nn.init`` swaps the fans of ``ConvTranspose`` weights and ignores groups);
+- fan-based functions take a keyword-only ``fans=``: a layout name
+  (``"torch_conv_transpose"``), a :class:`~initscope.FanSpec` (groups, fused blocks,
+  stacked experts) or explicit :class:`~initscope.Fans`, so transposed, grouped, fused and
+  stacked weights get their real fans (``torch.nn.init`` swaps the fans of
+  ``ConvTranspose`` weights and ignores groups);
 - ``gain=`` accepts an activation name, callable or module as well as a number; a
   non-number gain is the **forward** gain 1/sqrt(E[phi(z)^2]) (see :func:`initscope.gain`);
 - float16/bfloat16 tensors are sampled in float32 and cast once;
@@ -31,18 +33,16 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 
 import torch
 
 from . import _torch_sampling as _s
 from ._core import schemes as _schemes
-from ._core.activations import Activation
-from ._core.fans import Layout
-from ._core.gain import gain_of
+from ._core.fans import FanLike, resolve_fans
+from ._core.gain import Criterion
 from ._core.scaling import Distribution, Mode, VarianceScaling
+from ._gain import GainLike, as_gain
 from ._gain import gain as _gain
-from ._gain import resolve_activation
 
 __all__ = [
     "calculate_gain",
@@ -72,45 +72,31 @@ __all__ = [
 
 Tensor = torch.Tensor
 Generator = torch.Generator
-GainLike = float | str | Activation | Callable[..., object]
 
 
 def _activation_gain(
-    fn: str, spec: GainLike, criterion: str | None = "forward", param: float | None = None
+    fn: str, spec: GainLike, criterion: Criterion | None = "forward", param: float | None = None
 ) -> float:
-    """A number is a gain; anything else is an activation whose gain is computed under
-    ``criterion`` (``None``: torch's value where torch has one, else the forward gain)."""
-    if isinstance(spec, (bool, int, float)):
-        return _s.check_number(fn, "gain", spec, positive=True)
+    """:func:`initscope._gain.as_gain`, with the calling function's name on its errors."""
     try:
-        if criterion is None:
-            act = resolve_activation(spec, param)
-            criterion = "torch" if act.torch_name is not None else "forward"
-        if isinstance(spec, str):
-            return _gain(spec, param, criterion=criterion)  # type: ignore[arg-type]
-        return gain_of(resolve_activation(spec, param), criterion)
+        return as_gain(spec, criterion, param)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{fn}: {e}") from None
 
 
 def _scaled(
-    fn: str,
-    tensor: Tensor,
-    rule: VarianceScaling,
-    generator: Generator | None,
-    layout: Layout,
-    groups: int,
-    splits: int,
-    batch_axes: Sequence[int],
+    fn: str, tensor: Tensor, rule: VarianceScaling, generator: Generator | None, fans: FanLike
 ) -> Tensor:
     """The one path of every fan-based scheme: validate, fans, draw, sample."""
     _s.check_floating(tensor, fn)
-    fans = _s.tensor_fans(
-        tensor, fn, layout=layout, groups=groups, splits=splits, batch_axes=batch_axes
-    ) if tensor.numel() else None
-    if fans is None or tensor.is_meta:
+    if not tensor.numel():
         return tensor
-    draw = rule.draw(fans)
+    try:
+        draw = _s.draw_for(rule, resolve_fans(tuple(tensor.shape), fans))
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{fn}: {e}") from None
+    if tensor.is_meta:
+        return tensor
     with torch.no_grad():
         return _s.sample(tensor, draw, generator)
 
@@ -185,22 +171,25 @@ def trunc_normal_(
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with ``val``. Every unit of a layer is then identical: see the symmetry
     reproduction for why this never trains."""
-    _s.check_floating(tensor, "constant_")
-    v = _s.check_number("constant_", "val", val)
-    if _s.skip(tensor):
-        return tensor
-    with torch.no_grad():
-        return tensor.fill_(v)
+    return _fill(tensor, _s.check_number("constant_", "val", val), "constant_")
 
 
 def ones_(tensor: Tensor) -> Tensor:
     """Fill with 1."""
-    return constant_(tensor, 1.0)
+    return _fill(tensor, 1.0, "ones_")
 
 
 def zeros_(tensor: Tensor) -> Tensor:
     """Fill with 0."""
-    return constant_(tensor, 0.0)
+    return _fill(tensor, 0.0, "zeros_")
+
+
+def _fill(tensor: Tensor, value: float, fn: str) -> Tensor:
+    _s.check_floating(tensor, fn)
+    if tensor.is_meta:
+        return tensor
+    with torch.no_grad():
+        return tensor.fill_(value)
 
 
 def eye_(tensor: Tensor) -> Tensor:
@@ -251,10 +240,7 @@ def variance_scaling_(
     distribution: Distribution = "truncated_normal",
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """The one formula: Var[w] = scale / n(mode), n in {fan_in, fan_out, (fan_in+fan_out)/2}.
 
@@ -271,9 +257,7 @@ def variance_scaling_(
         rule = VarianceScaling(scale, mode, distribution)
     except ValueError as e:
         raise ValueError(f"variance_scaling_: {e}") from None
-    return _scaled(
-        "variance_scaling_", tensor, rule, generator, layout, groups, splits, batch_axes
-    )
+    return _scaled("variance_scaling_", tensor, rule, generator, fans)
 
 
 def xavier_uniform_(
@@ -281,10 +265,7 @@ def xavier_uniform_(
     gain: GainLike = 1.0,
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """Glorot & Bengio 2010, eq. 16: U[-a, a], a = gain * sqrt(6 / (fan_in + fan_out)).
 
@@ -292,7 +273,7 @@ def xavier_uniform_(
     ``torch.nn.init.xavier_uniform_`` for torch-layout weights.
     """
     rule = _schemes.xavier(_activation_gain("xavier_uniform_", gain), "uniform")
-    return _scaled("xavier_uniform_", tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled("xavier_uniform_", tensor, rule, generator, fans)
 
 
 def xavier_normal_(
@@ -300,17 +281,16 @@ def xavier_normal_(
     gain: GainLike = 1.0,
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """Glorot & Bengio 2010: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
     rule = _schemes.xavier(_activation_gain("xavier_normal_", gain), "normal")
-    return _scaled("xavier_normal_", tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled("xavier_normal_", tensor, rule, generator, fans)
 
 
-def _kaiming_gain(fn: str, a: float, nonlinearity: GainLike, criterion: str | None) -> float:
+def _kaiming_gain(
+    fn: str, a: float, nonlinearity: GainLike, criterion: Criterion | None
+) -> float:
     """torch's names give torch's gains (drop-in); other activations the forward gain.
     ``a`` is the slope of leaky_relu and ignored otherwise, as in torch."""
     slope = _s.check_number(fn, "a", a)
@@ -325,11 +305,8 @@ def kaiming_uniform_(
     nonlinearity: GainLike = "leaky_relu",
     generator: Generator | None = None,
     *,
-    criterion: str | None = None,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    criterion: Criterion | None = None,
+    fans: FanLike = "torch",
 ) -> Tensor:
     """He et al. 2015: U[-b, b], b = gain * sqrt(3 / fan_mode).
 
@@ -340,7 +317,7 @@ def kaiming_uniform_(
     """
     fn = "kaiming_uniform_"
     rule = _schemes.he(_kaiming_gain(fn, a, nonlinearity, criterion), mode, "uniform")
-    return _scaled(fn, tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled(fn, tensor, rule, generator, fans)
 
 
 def kaiming_normal_(
@@ -350,17 +327,14 @@ def kaiming_normal_(
     nonlinearity: GainLike = "leaky_relu",
     generator: Generator | None = None,
     *,
-    criterion: str | None = None,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    criterion: Criterion | None = None,
+    fans: FanLike = "torch",
 ) -> Tensor:
     """He et al. 2015, eq. 10: N(0, std^2), std = gain / sqrt(fan_mode). See
     :func:`kaiming_uniform_` for ``nonlinearity`` and ``criterion``."""
     fn = "kaiming_normal_"
     rule = _schemes.he(_kaiming_gain(fn, a, nonlinearity, criterion), mode, "normal")
-    return _scaled(fn, tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled(fn, tensor, rule, generator, fans)
 
 
 def _he(
@@ -370,18 +344,15 @@ def _he(
     activation: GainLike,
     generator: Generator | None,
     mode: Mode,
-    criterion: str,
-    layout: Layout,
-    groups: int,
-    splits: int,
-    batch_axes: Sequence[int],
+    criterion: Criterion,
+    fans: FanLike,
 ) -> Tensor:
     g = _activation_gain(fn, activation, criterion)
     try:
         rule = _schemes.he(g, mode, distribution)
     except ValueError as e:
         raise ValueError(f"{fn}: {e}") from None
-    return _scaled(fn, tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled(fn, tensor, rule, generator, fans)
 
 
 def he_uniform_(
@@ -390,17 +361,13 @@ def he_uniform_(
     generator: Generator | None = None,
     *,
     mode: Mode = "fan_in",
-    criterion: str = "forward",
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    criterion: Criterion = "forward",
+    fans: FanLike = "torch",
 ) -> Tensor:
     """He et al. 2015 for any activation: U[-b, b], b = sqrt(3) * gain / sqrt(fan_mode),
     gain computed for ``activation`` (forward criterion by default; use
     ``mode="fan_out", criterion="backward"`` for the backward condition)."""
-    return _he("he_uniform_", "uniform", tensor, activation, generator, mode, criterion,
-               layout, groups, splits, batch_axes)
+    return _he("he_uniform_", "uniform", tensor, activation, generator, mode, criterion, fans)
 
 
 def he_normal_(
@@ -409,11 +376,8 @@ def he_normal_(
     generator: Generator | None = None,
     *,
     mode: Mode = "fan_in",
-    criterion: str = "forward",
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    criterion: Criterion = "forward",
+    fans: FanLike = "torch",
 ) -> Tensor:
     """He et al. 2015 for any activation: N(0, gain^2 / fan_mode). See :func:`he_uniform_`.
 
@@ -423,47 +387,37 @@ def he_normal_(
     >>> abs(w.std().item() * 32 / gain("gelu") - 1) < 0.01
     True
     """
-    return _he("he_normal_", "normal", tensor, activation, generator, mode, criterion,
-               layout, groups, splits, batch_axes)
+    return _he("he_normal_", "normal", tensor, activation, generator, mode, criterion, fans)
 
 
 def lecun_uniform_(
     tensor: Tensor,
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """LeCun et al. 1998: U[-b, b], b = sqrt(3 / fan_in) (variance 1 / fan_in)."""
     rule = _schemes.lecun("uniform")
-    return _scaled("lecun_uniform_", tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled("lecun_uniform_", tensor, rule, generator, fans)
 
 
 def lecun_normal_(
     tensor: Tensor,
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """LeCun et al. 1998: N(0, 1 / fan_in). (The SELU paper's init; jax truncates it,
     use ``variance_scaling_(t, 1.0, "fan_in", "truncated_normal")`` for that.)"""
     rule = _schemes.lecun("normal")
-    return _scaled("lecun_normal_", tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled("lecun_normal_", tensor, rule, generator, fans)
 
 
 def glorot_standard_(
     tensor: Tensor,
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """Glorot & Bengio 2010's "standard" init, eq. 1: U[-1/sqrt(fan_in), 1/sqrt(fan_in)].
 
@@ -471,26 +425,23 @@ def glorot_standard_(
     shrink with depth (the paper's Fig. 6).
     """
     rule = _schemes.glorot_standard()
-    return _scaled("glorot_standard_", tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled("glorot_standard_", tensor, rule, generator, fans)
 
 
 def torch_default_(
     tensor: Tensor,
     generator: Generator | None = None,
     *,
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> Tensor:
     """What ``nn.Linear`` / ``nn.Conv*d`` do to their weight by default.
 
     ``kaiming_uniform_(w, a=sqrt(5))`` is U[-1/sqrt(fan_in), 1/sqrt(fan_in)]: variance
     1 / (3 fan_in), the same as :func:`glorot_standard_`. (For ``ConvTranspose`` torch
-    uses its swapped fan; here ``layout="torch_conv_transpose"`` gives the real one.)
+    uses its swapped fan; here ``fans="torch_conv_transpose"`` gives the real one.)
     """
     rule = _schemes.torch_default()
-    return _scaled("torch_default_", tensor, rule, generator, layout, groups, splits, batch_axes)
+    return _scaled("torch_default_", tensor, rule, generator, fans)
 
 
 # --- orthogonal family ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The callables work as Flax ``kernel_init=`` and as ``jax.nn.initializers`` do; options
 (gain, mode, distribution) are validated when the initializer is built, fans when it is
-called (that is when the shape is known). The default layout is ``"jax"``:
+called (that is when the shape is known). ``fans=`` defaults to the ``"jax"`` layout:
 kernels ``(*kernel, in, out)``. Every ``*_normal`` is an untruncated normal, as in
 :mod:`initscope.init` (``jax.nn.initializers.he_normal`` truncates; use
 ``variance_scaling(..., distribution="truncated_normal")`` for that).
@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from ._core import schemes as _schemes
-from ._core.fans import Layout, fans
+from ._core.fans import FanLike, resolve_fans
 from ._core.scaling import Distribution, Mode, VarianceScaling
-from ._gain import ActivationLike, gain
+from ._gain import GainLike, as_gain
 
 __all__ = [
     "glorot_standard",
@@ -45,19 +45,12 @@ __all__ = [
 Initializer = Callable[..., jax.Array]
 
 
-def _initializer(
-    rule: VarianceScaling,
-    layout: Layout,
-    groups: int,
-    splits: int,
-    batch_axes: Sequence[int],
-) -> Initializer:
+def _initializer(rule: VarianceScaling, fans: FanLike) -> Initializer:
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         shp = tuple(int(d) for d in shape)
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"dtype must be a floating type; got {jnp.dtype(dtype)}")
-        f = fans(shp, layout=layout, groups=groups, splits=splits, batch_axes=batch_axes)
-        draw = rule.draw(f)
+        draw = rule.draw(resolve_fans(shp, fans))
         # Sample in float32 at least, then cast once (as the torch shell does for bf16).
         work = jnp.promote_types(dtype, jnp.float32)
         if draw.distribution == "uniform":
@@ -72,97 +65,79 @@ def _initializer(
     return init
 
 
-def _gain(g: float | ActivationLike) -> float:
-    if isinstance(g, bool):
-        raise TypeError("gain must be a number or an activation; got a bool")
-    if isinstance(g, (int, float)):
-        if not g > 0:
-            raise ValueError(f"gain must be > 0; got {g!r}")
-        return float(g)
-    return gain(g)
-
-
 def variance_scaling(
     scale: float = 1.0,
     mode: Mode = "fan_in",
     distribution: Distribution = "truncated_normal",
     *,
-    layout: Layout = "jax",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "jax",
 ) -> Initializer:
     """Var[w] = scale / n(mode) (see :class:`initscope.VarianceScaling`)."""
-    rule = VarianceScaling(scale, mode, distribution)
-    return _initializer(rule, layout, groups, splits, batch_axes)
+    return _initializer(VarianceScaling(scale, mode, distribution), fans)
 
 
 def xavier_uniform(
-    gain: float | ActivationLike = 1.0, *, layout: Layout = "jax", groups: int = 1,
-    splits: int = 1, batch_axes: Sequence[int] = (),
+    gain: GainLike = 1.0, *, fans: FanLike = "jax"
 ) -> Initializer:
     """Glorot & Bengio 2010: U[-a, a], a = gain * sqrt(6 / (fan_in + fan_out))."""
-    return _initializer(_schemes.xavier(_gain(gain), "uniform"), layout, groups, splits, batch_axes)
+    return _initializer(_schemes.xavier(as_gain(gain), "uniform"), fans)
 
 
 def xavier_normal(
-    gain: float | ActivationLike = 1.0, *, layout: Layout = "jax", groups: int = 1,
-    splits: int = 1, batch_axes: Sequence[int] = (),
+    gain: GainLike = 1.0, *, fans: FanLike = "jax"
 ) -> Initializer:
     """Glorot & Bengio 2010: N(0, gain^2 * 2 / (fan_in + fan_out))."""
-    return _initializer(_schemes.xavier(_gain(gain), "normal"), layout, groups, splits, batch_axes)
+    return _initializer(_schemes.xavier(as_gain(gain), "normal"), fans)
 
 
 def he_uniform(
-    activation: float | ActivationLike = "relu", *, mode: Mode = "fan_in",
-    layout: Layout = "jax", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    activation: GainLike = "relu", *, mode: Mode = "fan_in", fans: FanLike = "jax"
 ) -> Initializer:
     """He et al. 2015: U[-b, b], b = sqrt(3) * gain(activation) / sqrt(fan_mode)."""
-    rule = _schemes.he(_gain(activation), mode, "uniform")
-    return _initializer(rule, layout, groups, splits, batch_axes)
+    rule = _schemes.he(as_gain(activation), mode, "uniform")
+    return _initializer(rule, fans)
 
 
 def he_normal(
-    activation: float | ActivationLike = "relu", *, mode: Mode = "fan_in",
-    layout: Layout = "jax", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    activation: GainLike = "relu", *, mode: Mode = "fan_in", fans: FanLike = "jax"
 ) -> Initializer:
     """He et al. 2015: N(0, gain(activation)^2 / fan_mode)."""
-    rule = _schemes.he(_gain(activation), mode, "normal")
-    return _initializer(rule, layout, groups, splits, batch_axes)
+    rule = _schemes.he(as_gain(activation), mode, "normal")
+    return _initializer(rule, fans)
 
 
 def lecun_uniform(
-    *, layout: Layout = "jax", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    *, fans: FanLike = "jax"
 ) -> Initializer:
     """LeCun et al. 1998: U[-sqrt(3 / fan_in), sqrt(3 / fan_in)]."""
-    return _initializer(_schemes.lecun("uniform"), layout, groups, splits, batch_axes)
+    return _initializer(_schemes.lecun("uniform"), fans)
 
 
 def lecun_normal(
-    *, layout: Layout = "jax", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    *, fans: FanLike = "jax"
 ) -> Initializer:
     """LeCun et al. 1998: N(0, 1 / fan_in)."""
-    return _initializer(_schemes.lecun("normal"), layout, groups, splits, batch_axes)
+    return _initializer(_schemes.lecun("normal"), fans)
 
 
 def glorot_standard(
-    *, layout: Layout = "jax", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    *, fans: FanLike = "jax"
 ) -> Initializer:
     """Glorot & Bengio 2010's standard init: U[-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
-    return _initializer(_schemes.glorot_standard(), layout, groups, splits, batch_axes)
+    return _initializer(_schemes.glorot_standard(), fans)
 
 
 def torch_default(
-    *, layout: Layout = "jax", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    *, fans: FanLike = "jax"
 ) -> Initializer:
     """torch's nn.Linear / nn.Conv default: U[-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
-    return _initializer(_schemes.torch_default(), layout, groups, splits, batch_axes)
+    return _initializer(_schemes.torch_default(), fans)
 
 
-def orthogonal(gain: float | ActivationLike = 1.0, column_axis: int = -1) -> Initializer:
+def orthogonal(gain: GainLike = 1.0, column_axis: int = -1) -> Initializer:
     """Saxe et al. 2014: gain times a Haar-random (semi-)orthogonal matrix, all axes but
     ``column_axis`` flattened into rows (as ``jax.nn.initializers.orthogonal``)."""
-    g = _gain(gain)
+    g = as_gain(gain)
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         shp = tuple(int(d) for d in shape)

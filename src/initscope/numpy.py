@@ -2,8 +2,8 @@
 
 The same schemes, with the same variances, as :mod:`initscope.init`; each is a
 :class:`~initscope.VarianceScaling` handed to one sampler. ``rng`` is a
-``numpy.random.Generator`` (or an int seed). Default layout is ``"torch"`` (out, in, *k);
-pass ``layout="jax"`` for (in, out) matrices used as ``x @ W``.
+``numpy.random.Generator`` (or an int seed). ``fans=`` defaults to the ``"torch"``
+layout (out, in, *k); pass ``fans="jax"`` for (in, out) matrices used as ``x @ W``.
 
 >>> import numpy as np
 >>> from initscope import numpy as inp
@@ -21,9 +21,9 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ._core import schemes as _schemes
-from ._core.fans import Layout, fans
+from ._core.fans import FanLike, resolve_fans
 from ._core.scaling import Distribution, Draw, Mode, VarianceScaling
-from ._gain import ActivationLike, gain
+from ._gain import GainLike, as_gain
 
 __all__ = [
     "glorot_standard",
@@ -77,28 +77,10 @@ def draw_numpy(rng: np.random.Generator, draw: Draw, shape: tuple[int, ...]) -> 
 
 
 def _sample(
-    rng: RngLike,
-    shape: Sequence[int],
-    dtype: DTypeLike,
-    rule: VarianceScaling,
-    layout: Layout,
-    groups: int,
-    splits: int,
-    batch_axes: Sequence[int],
+    rng: RngLike, shape: Sequence[int], dtype: DTypeLike, rule: VarianceScaling, fans: FanLike
 ) -> NDArray[np.floating]:
     gen, dt, shp = _rng(rng), _float_dtype(dtype), tuple(shape)
-    f = fans(shp, layout=layout, groups=groups, splits=splits, batch_axes=batch_axes)
-    return draw_numpy(gen, rule.draw(f), shp).astype(dt)
-
-
-def _gain(g: float | ActivationLike) -> float:
-    if isinstance(g, bool):
-        raise TypeError("gain must be a number or an activation; got a bool")
-    if isinstance(g, (int, float)):
-        if not g > 0:
-            raise ValueError(f"gain must be > 0; got {g!r}")
-        return float(g)
-    return gain(g)
+    return draw_numpy(gen, rule.draw(resolve_fans(shp, fans)), shp).astype(dt)
 
 
 def variance_scaling(
@@ -109,93 +91,81 @@ def variance_scaling(
     scale: float = 1.0,
     mode: Mode = "fan_in",
     distribution: Distribution = "truncated_normal",
-    layout: Layout = "torch",
-    groups: int = 1,
-    splits: int = 1,
-    batch_axes: Sequence[int] = (),
+    fans: FanLike = "torch",
 ) -> NDArray[np.floating]:
     """Var[w] = scale / n(mode) (see :class:`initscope.VarianceScaling`)."""
-    rule = VarianceScaling(scale, mode, distribution)
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    return _sample(rng, shape, dtype, VarianceScaling(scale, mode, distribution), fans)
 
 
 def xavier_uniform(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    gain: float | ActivationLike = 1.0, layout: Layout = "torch", groups: int = 1,
-    splits: int = 1, batch_axes: Sequence[int] = (),
+    gain: GainLike = 1.0, fans: FanLike = "torch",
 ) -> NDArray[np.floating]:
     """Glorot & Bengio 2010: U[-a, a], a = gain * sqrt(6 / (fan_in + fan_out))."""
-    rule = _schemes.xavier(_gain(gain), "uniform")
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    rule = _schemes.xavier(as_gain(gain), "uniform")
+    return _sample(rng, shape, dtype, rule, fans)
 
 
 def xavier_normal(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    gain: float | ActivationLike = 1.0, layout: Layout = "torch", groups: int = 1,
-    splits: int = 1, batch_axes: Sequence[int] = (),
+    gain: GainLike = 1.0, fans: FanLike = "torch",
 ) -> NDArray[np.floating]:
     """Glorot & Bengio 2010: N(0, gain^2 * 2 / (fan_in + fan_out))."""
-    rule = _schemes.xavier(_gain(gain), "normal")
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    rule = _schemes.xavier(as_gain(gain), "normal")
+    return _sample(rng, shape, dtype, rule, fans)
 
 
 def he_uniform(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    activation: float | ActivationLike = "relu", mode: Mode = "fan_in",
-    layout: Layout = "torch", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    activation: GainLike = "relu", mode: Mode = "fan_in", fans: FanLike = "torch",
 ) -> NDArray[np.floating]:
     """He et al. 2015: U[-b, b], b = sqrt(3) * gain(activation) / sqrt(fan_mode)."""
-    rule = _schemes.he(_gain(activation), mode, "uniform")
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    rule = _schemes.he(as_gain(activation), mode, "uniform")
+    return _sample(rng, shape, dtype, rule, fans)
 
 
 def he_normal(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    activation: float | ActivationLike = "relu", mode: Mode = "fan_in",
-    layout: Layout = "torch", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    activation: GainLike = "relu", mode: Mode = "fan_in", fans: FanLike = "torch",
 ) -> NDArray[np.floating]:
     """He et al. 2015: N(0, gain(activation)^2 / fan_mode)."""
-    rule = _schemes.he(_gain(activation), mode, "normal")
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    rule = _schemes.he(as_gain(activation), mode, "normal")
+    return _sample(rng, shape, dtype, rule, fans)
 
 
 def lecun_uniform(
-    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    layout: Layout = "torch", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *, fans: FanLike = "torch"
 ) -> NDArray[np.floating]:
     """LeCun et al. 1998: U[-sqrt(3 / fan_in), sqrt(3 / fan_in)]."""
-    return _sample(rng, shape, dtype, _schemes.lecun("uniform"), layout, groups, splits, batch_axes)
+    return _sample(rng, shape, dtype, _schemes.lecun("uniform"), fans)
 
 
 def lecun_normal(
-    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    layout: Layout = "torch", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *, fans: FanLike = "torch"
 ) -> NDArray[np.floating]:
     """LeCun et al. 1998: N(0, 1 / fan_in)."""
-    return _sample(rng, shape, dtype, _schemes.lecun("normal"), layout, groups, splits, batch_axes)
+    return _sample(rng, shape, dtype, _schemes.lecun("normal"), fans)
 
 
 def glorot_standard(
-    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    layout: Layout = "torch", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *, fans: FanLike = "torch"
 ) -> NDArray[np.floating]:
     """Glorot & Bengio 2010's standard init: U[-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
     rule = _schemes.glorot_standard()
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    return _sample(rng, shape, dtype, rule, fans)
 
 
 def torch_default(
-    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    layout: Layout = "torch", groups: int = 1, splits: int = 1, batch_axes: Sequence[int] = (),
+    rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *, fans: FanLike = "torch"
 ) -> NDArray[np.floating]:
     """torch's nn.Linear / nn.Conv default: U[-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
     rule = _schemes.torch_default()
-    return _sample(rng, shape, dtype, rule, layout, groups, splits, batch_axes)
+    return _sample(rng, shape, dtype, rule, fans)
 
 
 def orthogonal(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike = np.float32, *,
-    gain: float | ActivationLike = 1.0,
+    gain: GainLike = 1.0,
 ) -> NDArray[np.floating]:
     """Saxe et al. 2014: gain times a Haar-random (semi-)orthogonal matrix; more than 2
     dims are flattened to (shape[0], rest), as in :func:`initscope.init.orthogonal_`."""
@@ -208,5 +178,5 @@ def orthogonal(
     q = q * np.sign(np.diagonal(r))
     if rows < cols:
         q = q.T
-    out: NDArray[np.floating] = (q.reshape(shp) * _gain(gain)).astype(dt)
+    out: NDArray[np.floating] = (q.reshape(shp) * as_gain(gain)).astype(dt)
     return out

@@ -16,16 +16,19 @@ layout                    weight shape                fans
 ``torch.nn.init``'s own helper reads every tensor as ``torch``: it swaps fan_in and
 fan_out of transposed convolutions and ignores groups in fan_out.
 
-Further options: ``splits`` cuts the output axis into equal parts (fused QKV projections,
-LSTM gate blocks) before fans are computed; ``batch_axes`` names axes that stack
-independent weights (mixture-of-experts ``(E, out, in)``), which count in neither fan;
-``in_axis``/``out_axis`` describe any other layout (as in jax's ``variance_scaling``).
+Further options (a :class:`FanSpec`): ``splits`` cuts the output axis into equal parts
+(fused QKV projections, LSTM gate blocks) before fans are computed; ``batch_axes`` names
+axes that stack independent weights (mixture-of-experts ``(E, out, in)``), which count
+in neither fan; ``in_axis``/``out_axis`` describe any other layout (as in jax's
+``variance_scaling``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 Layout = Literal["torch", "torch_conv_transpose", "jax", "keras", "embedding"]
@@ -66,6 +69,86 @@ def _norm_axis(axis: int, ndim: int, what: str, shape: tuple[int, ...]) -> int:
     return axis % ndim
 
 
+def _positive_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FanSpec:
+    """How to read fans off a weight's shape: the options that travel together.
+
+    Validated when built; :meth:`of` applies it to a shape. Every initializer takes one
+    as ``fans=`` (or just a layout name, or explicit :class:`Fans`).
+
+    Attributes:
+        layout: how the axes are arranged (see the module table).
+        groups: convolution groups; the channel axis holds ``channels / groups``.
+        splits: number of equal blocks stacked along the output axis (3 for a fused QKV
+            projection, 4 for LSTM gates); fans are those of one block.
+        batch_axes: axes of independently used weights (experts), excluded from fans.
+        in_axis, out_axis: explicit axes (override the layout's; both or neither).
+
+    >>> FanSpec("torch_conv_transpose", groups=2).of((32, 16, 3, 3))
+    Fans(fan_in=144, fan_out=144, receptive=9)
+    """
+
+    layout: Layout = "torch"
+    groups: int = 1
+    splits: int = 1
+    batch_axes: tuple[int, ...] = ()
+    in_axis: int | None = None
+    out_axis: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(
+                f"unknown layout {self.layout!r}; valid: {', '.join(map(repr, LAYOUTS))}"
+                " (or pass in_axis= and out_axis=)"
+            )
+        _positive_int("groups", self.groups)
+        _positive_int("splits", self.splits)
+        object.__setattr__(self, "batch_axes", tuple(self.batch_axes))
+        if (self.in_axis is None) != (self.out_axis is None):
+            raise ValueError("give both in_axis and out_axis, or neither")
+        if self.layout == "embedding" and (
+            self.groups != 1 or self.splits != 1 or self.in_axis is not None
+        ):
+            raise ValueError("layout 'embedding' takes no groups, splits or axes")
+
+    def of(self, shape: Sequence[int]) -> Fans:
+        """The :class:`Fans` of a weight of this ``shape``."""
+        return _fans_of(tuple(shape), self)
+
+
+FanLike = Layout | FanSpec | Fans
+"""What initializers accept as ``fans=``: a layout name, a :class:`FanSpec`, or
+explicit :class:`Fans` (for weights whose shape does not tell, e.g. a flattened shard)."""
+
+
+def resolve_fans(shape: Sequence[int], spec: FanLike) -> Fans:
+    """Fans of ``shape`` under ``spec`` (a layout name, a :class:`FanSpec` or :class:`Fans`).
+
+    >>> resolve_fans((64, 32, 3, 3), "torch")
+    Fans(fan_in=288, fan_out=576, receptive=9)
+    """
+    if isinstance(spec, Fans):
+        return _checked(spec, tuple(shape), "given explicitly")
+    if isinstance(spec, str):
+        spec = _spec_of_layout(spec)
+    if not isinstance(spec, FanSpec):
+        raise TypeError(
+            f"fans must be a layout name, a FanSpec or Fans; got {type(spec).__name__}"
+        )
+    return _fans_of(tuple(shape), spec)
+
+
+@lru_cache(maxsize=16)
+def _spec_of_layout(layout: str) -> FanSpec:
+    return FanSpec(layout)  # type: ignore[arg-type]
+
+
 def fans(
     shape: Sequence[int],
     *,
@@ -76,16 +159,7 @@ def fans(
     in_axis: int | None = None,
     out_axis: int | None = None,
 ) -> Fans:
-    """Compute :class:`Fans` for a weight ``shape`` in ``layout``.
-
-    Args:
-        shape: the weight's shape.
-        layout: how the axes are arranged (see the module table).
-        groups: convolution groups; the channel axis holds ``channels / groups``.
-        splits: number of equal blocks stacked along the output axis (3 for a fused QKV
-            projection, 4 for LSTM gates); fans are those of one block.
-        batch_axes: axes of independently used weights (experts), excluded from fans.
-        in_axis, out_axis: explicit axes (override the layout's; both or neither).
+    """Compute :class:`Fans` for a weight ``shape``; the options are those of :class:`FanSpec`.
 
     Returns:
         ``Fans(fan_in, fan_out, receptive)``.
@@ -99,19 +173,17 @@ def fans(
     >>> fans((8, 1024, 256), batch_axes=(0,))
     Fans(fan_in=256, fan_out=1024, receptive=1)
     """
-    shape = tuple(shape)
+    spec = FanSpec(layout, groups, splits, tuple(batch_axes), in_axis, out_axis)
+    return _fans_of(tuple(shape), spec)
+
+
+# A pure function of hashable arguments; cached because initializers call it per tensor.
+@lru_cache(maxsize=4096)
+def _fans_of(shape: tuple[int, ...], spec: FanSpec) -> Fans:
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise ValueError(f"shape must be a sequence of non-negative ints; got {shape!r}")
-    if layout not in LAYOUTS:
-        raise ValueError(
-            f"unknown layout {layout!r}; valid: {', '.join(map(repr, LAYOUTS))}"
-            " (or pass in_axis= and out_axis=)"
-        )
-    for name, value in (("groups", groups), ("splits", splits)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
     ndim = len(shape)
-    batch = {_norm_axis(a, ndim, "batch axis", shape) for a in batch_axes}
+    batch = {_norm_axis(a, ndim, "batch axis", shape) for a in spec.batch_axes}
     core = [a for a in range(ndim) if a not in batch]
     if len(core) < 2:
         raise ValueError(
@@ -119,31 +191,25 @@ def fans(
             f"batch axes {tuple(sorted(batch))} (an input and an output axis); "
             "1-D tensors such as biases have no fans"
         )
-
+    layout, groups, splits = spec.layout, spec.groups, spec.splits
     if layout == "embedding":
-        plain = groups == 1 and splits == 1 and in_axis is None and out_axis is None
-        if len(core) != 2 or not plain:
-            raise ValueError(
-                "layout 'embedding' expects (num_embeddings, dim) without groups, splits or"
-                f" axes; got shape {shape}"
-            )
-        return _checked(Fans(1, shape[core[1]], 1), shape, splits, groups, layout)
+        if len(core) != 2:
+            raise ValueError(f"layout 'embedding' expects (num_embeddings, dim); got shape {shape}")
+        return _checked(Fans(1, shape[core[1]], 1), shape, layout)
 
-    if (in_axis is None) != (out_axis is None):
-        raise ValueError("give both in_axis and out_axis, or neither")
-    if in_axis is None or out_axis is None:
+    if spec.in_axis is None or spec.out_axis is None:
         # Layout axes index the non-batch axes, so (E, out, in) with batch_axes=(0,) works.
         li, lo = _AXES[layout]
         i_ax, o_ax = core[li], core[lo]
         grouped = _GROUPED_AXIS[layout]
     else:
-        i_ax = _norm_axis(in_axis, ndim, "in_axis", shape)
-        o_ax = _norm_axis(out_axis, ndim, "out_axis", shape)
+        i_ax = _norm_axis(spec.in_axis, ndim, "in_axis", shape)
+        o_ax = _norm_axis(spec.out_axis, ndim, "out_axis", shape)
         grouped = "in"
         if i_ax == o_ax or i_ax in batch or o_ax in batch:
             raise ValueError(
-                f"in_axis={in_axis} and out_axis={out_axis} must be two different non-batch"
-                f" axes of shape {shape}"
+                f"in_axis={spec.in_axis} and out_axis={spec.out_axis} must be two different"
+                f" non-batch axes of shape {shape}"
             )
     receptive = math.prod(shape[a] for a in core if a not in (i_ax, o_ax))
     n_in, n_out = shape[i_ax], shape[o_ax]
@@ -166,13 +232,13 @@ def fans(
                 f"groups={groups} does not divide the input channels ({n_in}) of shape {shape}"
             )
         fan_in, fan_out = n_in // groups * receptive, n_out * receptive
-    return _checked(Fans(fan_in, fan_out, receptive), shape, splits, groups, layout)
+    return _checked(Fans(fan_in, fan_out, receptive), shape, str(spec))
 
 
-def _checked(f: Fans, shape: tuple[int, ...], splits: int, groups: int, layout: str) -> Fans:
+def _checked(f: Fans, shape: tuple[int, ...], how: str) -> Fans:
     if f.fan_in <= 0 or f.fan_out <= 0:
         raise ValueError(
-            f"shape {shape} (layout={layout!r}, groups={groups}, splits={splits}) has "
-            f"fan_in={f.fan_in}, fan_out={f.fan_out}; fans must be positive"
+            f"shape {shape} ({how}) has fan_in={f.fan_in}, fan_out={f.fan_out};"
+            " fans must be positive"
         )
     return f

@@ -1,18 +1,23 @@
 """Named schemes as specialisations of :class:`VarianceScaling`.
 
-Each line cites where the scheme comes from; none computes its own std.
+Each line cites where the scheme comes from; none computes its own std. The builders
+are pure and cached (a rule is immutable), so building one per call costs nothing.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .scaling import Distribution, Mode, VarianceScaling
 
 
+@lru_cache(maxsize=256)
 def xavier(gain: float = 1.0, distribution: Distribution = "uniform") -> VarianceScaling:
     """Glorot & Bengio 2010 ("normalized" init, eq. 16): Var = gain^2 * 2 / (fan_in + fan_out)."""
     return VarianceScaling(gain**2, "fan_avg", distribution)
 
 
+@lru_cache(maxsize=256)
 def he(
     gain: float = 2.0**0.5, mode: Mode = "fan_in", distribution: Distribution = "normal"
 ) -> VarianceScaling:
@@ -20,11 +25,13 @@ def he(
     return VarianceScaling(gain**2, mode, distribution)
 
 
+@lru_cache(maxsize=256)
 def lecun(distribution: Distribution = "truncated_normal") -> VarianceScaling:
     """LeCun et al. 1998, "Efficient BackProp" sec. 4.6: Var = 1 / fan_in."""
     return VarianceScaling(1.0, "fan_in", distribution)
 
 
+@lru_cache(maxsize=256)
 def glorot_standard() -> VarianceScaling:
     """Glorot & Bengio 2010's "standard" U[-1/sqrt(fan_in), 1/sqrt(fan_in)] (eq. 1).
 
