@@ -21,8 +21,8 @@ from ._core.activations import Activation as Activation
 from ._core.activations import activation_names as activation_names
 from ._core.activations import from_callable as from_callable
 from ._core.fans import LAYOUTS as LAYOUTS
-from ._core.fans import FanSpec as FanSpec
 from ._core.fans import Fans as Fans
+from ._core.fans import FanSpec as FanSpec
 from ._core.fans import fans as fans
 from ._core.scaling import Draw as Draw
 from ._core.scaling import VarianceScaling as VarianceScaling
