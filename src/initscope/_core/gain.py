@@ -8,8 +8,16 @@ compensates the nonlinearity phi applied to its input (He et al. 2015, eq. 7-10)
 - ``backward``: g = 1 / sqrt(E[phi'(z)^2]). Keeps the variance of back-propagated
   gradients (He et al.'s backward condition, with fan_out).
 - ``torch``: exactly what ``torch.nn.init.calculate_gain`` returns, a historical table
-  for seven names (tanh 5/3 and selu 3/4 are neither criterion: the forward gain of tanh
-  is 1.5927 and of selu 1). Any other activation is an error under this criterion.
+  for seven names. Its tanh 5/3 and selu 3/4 are neither criterion (the forward gain of
+  tanh is 1.5925, of selu 1): selu's 3/4 was added in 2021 because it kept a 100-layer
+  stack's gradients stable in one experiment (pytorch PR 50664), and torch documents no
+  derivation of 5/3 (asked in pytorch issue 24991). Any other activation is an error
+  under this criterion.
+
+Why forward and backward differ: He et al.'s two conditions agree only when
+E[phi^2] = E[phi'^2] (ReLU and its leaky variants: both 1/2 for ReLU). For tanh the
+forward condition asks for 1.5925, the backward for 1.4674; a layer can meet one of them
+exactly, and ``criterion`` says which.
 
 Closed forms (ReLU sqrt(2), leaky ReLU sqrt(2 / (1 + a^2)), identity 1, SELU forward 1)
 are the test oracles of the quadrature, not a table it reads.
