@@ -34,7 +34,13 @@ from ._gain import resolve_activation as activation
 if TYPE_CHECKING:
     from . import init as init
     from . import jax as jax
+    from . import model as model
     from . import numpy as numpy
+    from .model import InitReport as InitReport
+    from .model import LayerGraph as LayerGraph
+    from .model import LayerInfo as LayerInfo
+    from .model import initialize as initialize
+    from .model import layer_graph as layer_graph
 
 __version__ = "0.1.0"
 
@@ -44,6 +50,9 @@ __all__ = [
     "Draw",
     "FanSpec",
     "Fans",
+    "InitReport",
+    "LayerGraph",
+    "LayerInfo",
     "VarianceScaling",
     "activation",
     "activation_names",
@@ -51,17 +60,30 @@ __all__ = [
     "from_callable",
     "gain",
     "init",
+    "initialize",
     "jax",
+    "layer_graph",
+    "model",
     "numpy",
     "truncated_normal_std",
     "variance_scaling",
 ]
 
-_LAZY = {"init", "numpy", "jax"}
+_LAZY = {"init", "numpy", "jax", "model"}
+# Names whose home imports torch: resolved on first access.
+_LAZY_ATTRS = {
+    "initialize": "model",
+    "layer_graph": "model",
+    "InitReport": "model",
+    "LayerInfo": "model",
+    "LayerGraph": "model",
+}
 
 
 def __getattr__(name: str) -> Any:
     # Submodules that import torch / jax load on first access (PEP 562).
     if name in _LAZY:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_ATTRS:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_ATTRS[name]}"), name)
     raise AttributeError(f"module 'initscope' has no attribute {name!r}")

@@ -35,7 +35,7 @@ _MODULES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _known_module(module: torch.nn.Module) -> Activation | None:
+def known_module(module: torch.nn.Module) -> Activation | None:
     cls = type(module)
     if cls.__module__.split(".")[:3] != ["torch", "nn", "modules"]:
         return None  # a user's subclass may override forward
@@ -56,7 +56,7 @@ def _known_module(module: torch.nn.Module) -> Activation | None:
 def from_torch(fn: Callable[..., object], name: str | None = None) -> Activation:
     """An :class:`Activation` from a tensor function; phi' by autograd."""
     if isinstance(fn, torch.nn.Module) and not isinstance(fn, torch.jit.ScriptModule):
-        known = _known_module(fn)
+        known = known_module(fn)
         if known is not None:
             return known
     label = name or getattr(fn, "__name__", None) or type(fn).__name__

@@ -1,0 +1,25 @@
+"""Whole-model initialization: the layer graph, policies, atomic apply."""
+
+from .apply import InitReport as InitReport
+from .apply import ParamRecord as ParamRecord
+from .apply import canonical_name as canonical_name
+from .apply import initialize as initialize
+from .graph import LayerGraph as LayerGraph
+from .graph import LayerInfo as LayerInfo
+from .graph import layer_graph as layer_graph
+from .policies import SCHEMES as SCHEMES
+from .policies import ParamInit as ParamInit
+from .policies import Policy as Policy
+
+__all__ = [
+    "SCHEMES",
+    "InitReport",
+    "LayerGraph",
+    "LayerInfo",
+    "ParamInit",
+    "ParamRecord",
+    "Policy",
+    "canonical_name",
+    "initialize",
+    "layer_graph",
+]

@@ -1,0 +1,171 @@
+"""Two ways to turn a model into a :class:`Trace`.
+
+- :func:`trace_fx`: symbolic tracing with torch.fx; needs no inputs, fails on Python
+  control flow that depends on tensors (and on some torch.nn containers).
+- :func:`trace_dynamic`: runs the model once on example inputs under a
+  ``TorchFunctionMode`` that records every torch function and tensor method, with
+  forward hooks marking leaf modules; follows any Python control flow. Hooks and the
+  mode are always removed.
+
+Leaf modules (recorded as one node, not traced into): modules without children,
+``MultiheadAttention`` and the RNN family. Containers, including torch.nn's transformer
+layers, are traced through, so their functional activations (``F.relu``) are seen.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
+
+from ._ir import Trace, normalize_op
+
+_OPAQUE = (nn.MultiheadAttention, nn.RNNBase)
+
+
+def is_leaf(module: nn.Module) -> bool:
+    return isinstance(module, _OPAQUE) or next(module.children(), None) is None
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return is_leaf(m)
+
+
+def _scalars(values: Any) -> tuple[object, ...]:
+    return tuple(v for v in values if isinstance(v, (int, float, str, bool)) or v is None)
+
+
+def trace_fx(model: nn.Module) -> Trace:
+    """Symbolically trace ``model`` (raises whatever torch.fx raises)."""
+    graph = _Tracer().trace(model)
+    trace = Trace([], "fx")
+    index: dict[fx.Node, int] = {}
+
+    def tensor_inputs(node: fx.Node) -> tuple[int, ...]:
+        found: list[int] = []
+
+        def visit(n: fx.Node) -> fx.Node:
+            if n in index:
+                found.append(index[n])
+            return n
+
+        fx.node.map_arg((node.args, node.kwargs), visit)
+        return tuple(dict.fromkeys(found))
+
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            index[node] = trace.add("input", str(node.target), ())
+        elif node.op == "call_module":
+            index[node] = trace.add("module", str(node.target), tensor_inputs(node))
+        elif node.op in ("call_function", "call_method"):
+            target = node.target
+            name = target if isinstance(target, str) else getattr(target, "__name__", "")
+            if target is operator.getitem:
+                name = "getitem"
+            index[node] = trace.add(
+                "call", normalize_op(name), tensor_inputs(node), _scalars(node.args),
+                {k: v for k, v in node.kwargs.items() if not isinstance(v, fx.Node)},
+            )
+        elif node.op == "output":
+            trace.add("output", "output", tensor_inputs(node))
+        # get_attr (bare parameters, buffers) produce values no analysis follows
+    return trace
+
+
+_IGNORED = frozenset({"__get__", "__set__", "dim", "size", "numel", "__len__", "is_floating_point",
+                      "requires_grad_", "__format__", "__repr__", "item", "tolist", "__bool__"})
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, trace: Trace, ids: dict[int, int], keep: list[torch.Tensor],
+                 depth: list[int]) -> None:
+        super().__init__()
+        self.trace, self.ids, self.keep, self.depth = trace, ids, keep, depth
+
+    def __torch_function__(
+        self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        if self.depth[0] or name in _IGNORED:
+            return out
+        inputs = _known(self.ids, (args, kwargs))
+        if inputs:
+            plain_kwargs = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
+            idx = self.trace.add("call", normalize_op(name), inputs, _scalars(args),
+                                 plain_kwargs)
+            _register(out, idx, self.ids, self.keep)
+        return out
+
+
+def _known(ids: dict[int, int], values: Any) -> tuple[int, ...]:
+    found = [ids[id(t)] for t in tree_leaves(values) if isinstance(t, torch.Tensor)
+             and id(t) in ids]
+    return tuple(dict.fromkeys(found))
+
+
+def _register(out: Any, idx: int, ids: dict[int, int], keep: list[torch.Tensor]) -> None:
+    for t in tree_leaves(out):
+        if isinstance(t, torch.Tensor):
+            ids[id(t)] = idx
+            keep.append(t)  # keeps ids unique while the trace lives
+
+
+def _leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    seen: set[int] = set()
+    stack = [("", model)]
+    while stack:
+        name, m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        if is_leaf(m) and m is not model:
+            yield name, m
+            continue
+        for child_name, child in m.named_children():
+            stack.append((f"{name}.{child_name}" if name else child_name, child))
+
+
+def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
+    """Run ``model(*example_inputs)`` once under no_grad and record its dataflow."""
+    trace = Trace([], "dynamic")
+    ids: dict[int, int] = {}
+    keep: list[torch.Tensor] = []
+    depth = [0]
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    for i, t in enumerate(tree_leaves(inputs)):
+        if isinstance(t, torch.Tensor):
+            _register(t, trace.add("input", f"input{i}", ()), ids, keep)
+
+    def pre(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any) -> None:
+            depth[0] += 1
+        return hook
+
+    def post(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            depth[0] -= 1
+            if depth[0] == 0:
+                _register(output, trace.add("module", name, _known(ids, args)), ids, keep)
+        return hook
+
+    handles = []
+    try:
+        for name, m in _leaves(model):
+            handles.append(m.register_forward_pre_hook(pre(name)))
+            handles.append(m.register_forward_hook(post(name)))
+        with torch.no_grad(), _Recorder(trace, ids, keep, depth):
+            output = model(*inputs)
+        trace.add("output", "output", _known(ids, output))
+    finally:
+        for h in handles:
+            h.remove()
+    return trace

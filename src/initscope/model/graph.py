@@ -1,0 +1,399 @@
+"""The layer graph: for every module that owns parameters, what feeds it and what follows.
+
+A layer's gain compensates the nonlinearity applied to its *input* (He et al. 2015:
+Var[y_l] = n_l Var[w_l] E[x_l^2], x_l = phi(y_{l-1})), so the graph records, per layer,
+the source of its input (the model's input, an activation, a normalization, another
+layer, a residual sum, a gate) and what consumes its output. It also finds residual
+branches (an add whose operands are a block's input and a value computed from it),
+the last layer or normalization of each branch (for zero-init and depth-scaling
+recipes), and fused projections whose output is split in equal parts (QKV).
+
+>>> import torch
+>>> net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+>>> g = layer_graph(net)
+>>> g["0"].input_source, g["2"].input_source, g["2"].input_activation.name
+('input', 'activation', 'tanh')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .._core.activations import Activation, activation
+from .._torch_activation import from_torch, known_module
+from ._ir import ACTIVATION_OPS, ATTENTION_OPS, NORM_OPS, TRANSPARENT_OPS, Node, Trace
+from ._trace import is_leaf, trace_dynamic, trace_fx
+
+Source = Literal[
+    "input", "activation", "gate", "norm", "layer", "residual", "attention", "unknown", "unused"
+]
+Kind = Literal[
+    "linear", "conv", "conv_transpose", "embedding", "attention", "rnn", "norm", "other"
+]
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+_TRANSPARENT_MODULES = (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
+    nn.Flatten, nn.Unflatten, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+)
+
+
+def layer_kind(module: nn.Module) -> Kind:
+    """What a parameter-owning module is, for fans and policies."""
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        return "conv_transpose"
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "conv"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    if isinstance(module, nn.MultiheadAttention):
+        return "attention"
+    if isinstance(module, nn.RNNBase):
+        return "rnn"
+    if isinstance(module, _NORMS):
+        return "norm"
+    return "other"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One parameter-owning module as the graph sees it.
+
+    Attributes:
+        name: qualified name in the model.
+        kind: linear, conv, conv_transpose, embedding, attention, rnn, norm or other.
+        input_source: where its input comes from: the model ``input``, an ``activation``,
+            a ``gate`` (GLU-style product), a ``norm``, another ``layer`` directly, a
+            ``residual`` sum, ``unknown`` (an op the graph does not interpret) or
+            ``unused`` (never called).
+        input_activation: the nonlinearity applied to its input (for ``activation`` and
+            ``gate`` sources), else None.
+        output_consumer: what consumes its output (same vocabulary, plus ``output``).
+        output_activation: the nonlinearity that follows it, if that is what consumes it.
+        splits: equal blocks its output is split into (3 for a fused QKV projection).
+        residual_branches: indices of the residual branches it belongs to.
+        branch_end: it is the last layer or norm of a residual branch.
+        order: position in execution order (-1 if unused).
+    """
+
+    name: str
+    module: nn.Module = field(repr=False, compare=False)
+    kind: Kind
+    input_source: Source
+    input_activation: Activation | None = None
+    output_consumer: str = "unknown"
+    output_activation: Activation | None = None
+    splits: int = 1
+    residual_branches: tuple[int, ...] = ()
+    branch_end: bool = False
+    order: int = -1
+
+    @property
+    def is_first(self) -> bool:
+        """It reads the model's raw input (gain 1: data is assumed standardized)."""
+        return self.input_source == "input"
+
+
+@dataclass
+class LayerGraph:
+    """Every parameter-owning module of a model, in execution order, with how the graph
+    was obtained and what it could not resolve."""
+
+    layers: dict[str, LayerInfo]
+    method: Literal["fx", "dynamic"]
+    num_residual_branches: int = 0
+    unresolved: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> LayerInfo:
+        return self.layers[name]
+
+    def __iter__(self) -> Iterator[LayerInfo]:
+        return iter(self.layers.values())
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+# --- classification of trace nodes -------------------------------------------------
+
+
+@dataclass
+class _Role:
+    role: Literal["input", "layer", "norm", "activation", "transparent", "add", "gate",
+                  "split", "attention", "output", "other"]
+    act: Activation | None = None
+
+
+def _op_activation(node: Node) -> Activation | None:
+    name = ACTIVATION_OPS[node.target]
+    args, kw = node.args, node.kwargs
+    if name == "gelu":
+        return activation("gelu_tanh" if kw.get("approximate") == "tanh" else "gelu")
+    param_key = {"leaky_relu": "negative_slope", "elu": "alpha", "celu": "alpha",
+                 "softplus": "beta"}.get(name)
+    if param_key is not None:
+        value = kw.get(param_key, args[0] if args and isinstance(args[0], float) else None)
+        return activation(name, float(value) if isinstance(value, (int, float)) else None)
+    if name == "hardtanh":
+        lo = kw.get("min_val", args[0] if args else -1.0)
+        hi = kw.get("max_val", args[1] if len(args) > 1 else 1.0)
+        return activation("hardtanh") if (lo, hi) == (-1.0, 1.0) else None
+    return activation(name)
+
+
+def _module_activation(module: nn.Module) -> Activation | None:
+    known = known_module(module)
+    if known is not None:
+        return known
+    if type(module).__module__.startswith("torch."):
+        return None
+    # A user's parameter-free leaf module: read as an elementwise function if it is one.
+    try:
+        return from_torch(module, name=type(module).__name__)
+    except Exception:
+        return None
+
+
+def _roles(trace: Trace, modules: dict[str, nn.Module]) -> list[_Role]:
+    roles = []
+    for node in trace.nodes:
+        if node.kind in ("input", "output"):
+            roles.append(_Role(node.kind))
+        elif node.kind == "module":
+            m = modules[node.target]
+            if isinstance(m, _NORMS):
+                roles.append(_Role("norm"))
+            elif next(m.parameters(recurse=False), None) is not None:
+                roles.append(_Role("layer"))
+            elif isinstance(m, _TRANSPARENT_MODULES):
+                roles.append(_Role("transparent"))
+            else:
+                act = _module_activation(m)
+                roles.append(_Role("activation", act) if act else _Role("other"))
+        elif node.target in ACTIVATION_OPS:
+            act = _op_activation(node)
+            roles.append(_Role("activation", act) if act else _Role("other"))
+        elif node.target in NORM_OPS:
+            roles.append(_Role("norm"))
+        elif node.target in ATTENTION_OPS:
+            roles.append(_Role("attention"))
+        elif node.target in ("split", "chunk"):
+            roles.append(_Role("split"))
+        elif node.target in TRANSPARENT_OPS or (
+            node.target in ("add", "sub", "mul", "div") and len(node.inputs) == 1
+        ):
+            roles.append(_Role("transparent"))
+        elif node.target == "add" and len(node.inputs) == 2:
+            roles.append(_Role("add"))
+        elif node.target == "mul" and len(node.inputs) == 2:
+            roles.append(_Role("gate"))
+        else:
+            roles.append(_Role("other"))
+    return roles
+
+
+# --- the analysis ------------------------------------------------------------------
+
+
+def _source(trace: Trace, roles: list[_Role], start: int) -> tuple[Source, Activation | None]:
+    i = start
+    for _ in range(len(trace.nodes)):
+        r = roles[i]
+        if r.role in ("transparent", "split"):
+            i = trace.nodes[i].inputs[0]
+            continue
+        if r.role == "input":
+            return "input", None
+        if r.role == "activation":
+            return "activation", r.act
+        if r.role == "gate":
+            # GLU-style a * phi(b): E[(a phi(b))^2] = E[a^2] E[phi(b)^2], so the layer
+            # after it sees phi's second moment.
+            for j in trace.nodes[i].inputs:
+                kind, act = _source(trace, roles, j)
+                if kind == "activation":
+                    return "gate", act
+            return "unknown", None
+        if r.role in ("norm", "layer", "attention"):
+            return r.role, None
+        if r.role == "add":
+            return "residual", None
+        return "unknown", None
+    return "unknown", None
+
+
+def _consumer(
+    trace: Trace, roles: list[_Role], start: int, module: nn.Module
+) -> tuple[str, Activation | None, int]:
+    """First non-transparent consumer of a node's output; and the split count met."""
+    frontier, seen, splits = list(trace.nodes[start].users), set(), 1
+    found: list[tuple[str, Activation | None]] = []
+    while frontier:
+        i = frontier.pop(0)
+        if i in seen:
+            continue
+        seen.add(i)
+        r = roles[i]
+        if r.role == "split":
+            node = trace.nodes[i]
+            n = _split_count(node, module, trace)
+            splits = n or splits
+            frontier.extend(node.users)
+        elif r.role == "transparent":
+            frontier.extend(trace.nodes[i].users)
+        else:
+            found.append((r.role, r.act))
+    for role, act in found:
+        if role == "activation":
+            return "activation", act, splits
+    if not found:
+        return "unknown", None, splits
+    return found[0][0], None, splits
+
+
+def _split_count(node: Node, module: nn.Module, trace: Trace) -> int | None:
+    """chunk(n) splits in n; split(size) of a layer with out_features d splits in d / size;
+    otherwise (a size fx only knows symbolically) count the distinct parts taken."""
+    arg = node.args[0] if node.args and isinstance(node.args[0], int) else None
+    if node.target == "chunk" and arg:
+        return arg
+    weight = getattr(module, "weight", None)
+    if arg and isinstance(weight, torch.Tensor) and weight.dim() >= 1:
+        total = weight.shape[0]
+        return total // arg if total % arg == 0 else None
+    parts = {u.args[0] for u in (trace.nodes[i] for i in node.users)
+             if u.target == "getitem" and u.args and isinstance(u.args[0], int)}
+    return len(parts) if len(parts) > 1 else None
+
+
+def _ancestors(trace: Trace, start: int) -> set[int]:
+    seen, stack = set(), [start]
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(trace.nodes[i].inputs)
+    return seen
+
+
+def _residuals(trace: Trace, roles: list[_Role]) -> tuple[dict[int, list[int]], set[int], int]:
+    """Branch membership per layer node, the branch-end nodes, and the branch count."""
+    member: dict[int, list[int]] = {}
+    ends: set[int] = set()
+    count = 0
+    for node in trace.nodes:
+        if roles[node.index].role != "add":
+            continue
+        a, b = node.inputs
+        anc_a, anc_b = _ancestors(trace, a), _ancestors(trace, b)
+        if a in anc_b:
+            short, branch = anc_a, anc_b
+        elif b in anc_a:
+            short, branch = anc_b, anc_a
+        elif any(roles[i].role != "input" for i in anc_a & anc_b):
+            # Both sides computed from a common value (a projection shortcut): the branch
+            # is the side with more layers. (A common raw input alone, as in token +
+            # position embeddings, is no residual.)
+            la = sum(roles[i].role == "layer" for i in anc_a - anc_b)
+            lb = sum(roles[i].role == "layer" for i in anc_b - anc_a)
+            short, branch = (anc_a, anc_b) if lb >= la else (anc_b, anc_a)
+        else:
+            continue  # two independent inputs (token + position embedding): not residual
+        own = branch - short
+        layers = [i for i in own if roles[i].role in ("layer", "norm")]
+        if not any(roles[i].role == "layer" for i in layers):
+            continue
+        for i in layers:
+            member.setdefault(i, []).append(count)
+        end = _branch_end(trace, roles, max(own))
+        if end is not None:
+            ends.add(end)
+        count += 1
+    return member, ends, count
+
+
+def _branch_end(trace: Trace, roles: list[_Role], i: int) -> int | None:
+    """The layer or norm that produces a branch's value (through dropout, reshapes)."""
+    for _ in range(len(trace.nodes)):
+        role = roles[i].role
+        if role in ("layer", "norm"):
+            return i
+        if role not in ("transparent", "split") or not trace.nodes[i].inputs:
+            return None
+        i = trace.nodes[i].inputs[0]
+    return None
+
+
+def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
+    """Read a :class:`Trace` of ``model`` into a :class:`LayerGraph`."""
+    modules = dict(model.named_modules())
+    roles = _roles(trace, modules)
+    member, ends, n_branches = _residuals(trace, roles)
+    layers: dict[str, LayerInfo] = {}
+    unresolved: dict[str, str] = {}
+    order = 0
+    for node in trace.nodes:
+        if node.kind != "module" or roles[node.index].role not in ("layer", "norm"):
+            continue
+        if node.target in layers:
+            continue  # a module called twice (weight sharing): its first call decides
+        m = modules[node.target]
+        source, act = (_source(trace, roles, node.inputs[0]) if node.inputs
+                       else ("unknown", None))
+        consumer, out_act, splits = _consumer(trace, roles, node.index, m)
+        if source == "unknown" and layer_kind(m) != "embedding":  # embeddings read indices
+            unresolved[node.target] = "its input comes from an op initscope does not read"
+        layers[node.target] = LayerInfo(
+            node.target, m, layer_kind(m), source, act, consumer, out_act, splits,
+            tuple(member.get(node.index, ())), node.index in ends, order,
+        )
+        order += 1
+    opaque = [n for n, m in modules.items() if isinstance(m, (nn.MultiheadAttention, nn.RNNBase))]
+    for name, m in modules.items():
+        inside_opaque = any(name.startswith(f"{o}.") for o in opaque)  # owned by the parent
+        if name not in layers and not inside_opaque and next(
+            m.parameters(recurse=False), None
+        ) is not None:
+            layers[name] = LayerInfo(name, m, layer_kind(m), "unused")
+    return LayerGraph(layers, trace.method, n_branches, unresolved)
+
+
+def layer_graph(model: nn.Module, example_inputs: Any = None) -> LayerGraph:
+    """The :class:`LayerGraph` of ``model``.
+
+    Traces with torch.fx when it can. When fx fails (tensor-dependent control flow,
+    some torch.nn containers) and ``example_inputs`` are given, it runs the model once on
+    them under a recording mode instead (hooks removed afterwards); the graph's ``notes``
+    say so. ``example_inputs``: a tensor or a tuple of positional inputs.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    note = None
+    if is_leaf(model):
+        # A single layer (nn.LSTM, nn.Linear) is its own graph: input -> it -> output.
+        trace = Trace([], "fx")
+        trace.add("output", "output", (trace.add("module", "", (trace.add("input", "x", ()),)),))
+        return analyze(trace, model)
+    try:
+        trace = trace_fx(model)
+    except Exception as e:
+        if example_inputs is None:
+            raise ValueError(
+                f"torch.fx could not trace {type(model).__name__} ({type(e).__name__}: {e}); "
+                "pass example_inputs= so initscope can trace it by running it once"
+            ) from e
+        trace = trace_dynamic(model, example_inputs)
+        note = f"torch.fx could not trace the model ({type(e).__name__}); traced by running it"
+    graph = analyze(trace, model)
+    if note:
+        graph.notes.append(note)
+    return graph

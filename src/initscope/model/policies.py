@@ -1,0 +1,394 @@
+"""Policies: which initializer each parameter of a layer gets.
+
+A policy is a plain function ``LayerInfo -> plan | None``. A plan maps a layer's local
+parameter names (``"weight"``, ``"bias"``, ``"in_proj_weight"``, ``"weight_hh_l0"``) to
+a :class:`ParamInit`; a policy may also return a single :class:`ParamInit` or a plain
+``fill(tensor, generator)`` callable, meaning "this for the weight, zeros for the
+bias". ``None`` leaves the layer to the next rule (and, if none claims it, the report
+lists its parameters as not covered).
+
+The built-in schemes, each a few lines below:
+
+- ``"auto"``: N(0, gain^2 / fan_in) with the forward gain of the nonlinearity that
+  really feeds the layer (1 for the model input, a normalization, a residual sum or
+  attention), fans from the real layout (transposed and grouped convolutions, fused QKV
+  blocks, LSTM gate blocks), orthogonal recurrent weights, zero biases, unit norms.
+- ``"xavier"`` (Glorot & Bengio 2010, uniform, gain 1), ``"he"`` (He et al. 2015, normal,
+  ReLU gain sqrt 2 everywhere), ``"lecun"`` (LeCun 1998, N(0, 1 / fan_in)),
+  ``"orthogonal"`` (Saxe et al. 2014, with the "auto" gain).
+- The seed's teaching schemes: ``"zeros"``, ``"ones"``, ``"uniform(-1,1)"`` (any
+  ``uniform(a,b)``), ``"glorot_standard"`` (U[-1/sqrt(fan_in), 1/sqrt(fan_in)]).
+- ``"torch_default"``: what the layers' own ``reset_parameters`` do (weights
+  U[-1/sqrt(fan_in), 1/sqrt(fan_in)], biases likewise, embeddings N(0, 1)), with real fans.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .. import init
+from .._core.fans import Fans, FanSpec
+from .._core.gain import gain_of
+from .graph import LayerInfo
+
+Fill = Callable[[torch.Tensor, torch.Generator], object]
+
+
+@dataclass(frozen=True)
+class ParamInit:
+    """How to fill one parameter, and what to report about it."""
+
+    scheme: str
+    fill: Fill
+    fans: Fans | None = None
+    gain: float | None = None
+    target_std: float | None = None
+
+
+Plan = dict[str, ParamInit]
+PolicyResult = Plan | ParamInit | Fill | None
+Policy = Callable[[LayerInfo], PolicyResult]
+PlanPolicy = Callable[[LayerInfo], Plan | None]
+
+
+def normalize(result: PolicyResult, info: LayerInfo) -> Plan | None:
+    """A policy's answer as a full plan (a lone initializer is the weight's; biases zero)."""
+    if result is None or isinstance(result, dict):
+        return result
+    one = result if isinstance(result, ParamInit) else ParamInit("custom", result)
+    plan: Plan = {"weight": one}
+    if getattr(info.module, "bias", None) is not None:
+        plan["bias"] = _ZERO
+    return plan
+
+
+# --- building blocks -----------------------------------------------------------------
+
+
+def _zero(t: torch.Tensor, g: torch.Generator) -> object:
+    return init.zeros_(t)
+
+
+def _one(t: torch.Tensor, g: torch.Generator) -> object:
+    return init.ones_(t)
+
+
+_ZERO = ParamInit("zeros", _zero, target_std=0.0)
+_ONE = ParamInit("ones", _one, target_std=0.0)
+
+
+def input_gain(info: LayerInfo) -> float:
+    """Forward gain of the nonlinearity feeding the layer; 1 when none does."""
+    if info.input_activation is None:
+        return 1.0
+    return gain_of(info.input_activation, "forward")
+
+
+def weight_fans(info: LayerInfo, name: str = "weight") -> FanSpec:
+    """The fan spec of a layer's weight, from what the graph knows about it."""
+    m = info.module
+    groups = int(getattr(m, "groups", 1))
+    if info.kind == "conv_transpose":
+        return FanSpec("torch_conv_transpose", groups=groups)
+    if info.kind == "embedding":
+        return FanSpec("embedding")
+    return FanSpec("torch", groups=groups, splits=info.splits)
+
+
+def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: float,
+            shape: tuple[int, ...]) -> ParamInit:
+    f = spec.of(shape)
+    std = std_of(f)
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        return init.normal_(t, 0.0, std, g)
+
+    return ParamInit(label, fill, f, gain, std)
+
+
+def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+    return _normal(lambda f: gain / math.sqrt(f.fan_in), f"N(0, {gain:.3g}^2/fan_in)", spec,
+                   gain, shape)
+
+
+def _orthogonal_blocks(gates: int, hidden: int, gain: float = 1.0) -> ParamInit:
+    """Recurrent weights (gates * hidden, hidden): one orthogonal matrix per gate block
+    (Saxe et al. 2014; Le et al. 2015 for RNNs)."""
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        for block in t.chunk(gates, dim=0):
+            init.orthogonal_(block, gain, g)
+        return t
+
+    return ParamInit(f"orthogonal per gate (x{gates})", fill, gain=gain,
+                     target_std=gain / math.sqrt(hidden))
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _shape(info: LayerInfo, name: str) -> tuple[int, ...]:
+    obj: object = info.module
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, torch.Tensor):
+        raise TypeError(f"{info.name}.{name} is not a tensor")
+    return tuple(obj.shape)
+
+
+def _attention_plan(info: LayerInfo, weight: Callable[[tuple[int, ...], FanSpec, float],
+                                                          ParamInit]) -> Plan:
+    """MultiheadAttention: q, k, v blocks of in_proj (or separate q/k/v weights) get the
+    fans of one block; out_proj reads attention output (gain 1)."""
+    m = info.module
+    assert isinstance(m, nn.MultiheadAttention)
+    plan: Plan = {}
+    g = input_gain(info)
+    if m.in_proj_weight is not None:
+        plan["in_proj_weight"] = weight(_shape(info, "in_proj_weight"), FanSpec(splits=3), g)
+    else:
+        for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            plan[n] = weight(_shape(info, n), FanSpec(), g)
+    plan["out_proj.weight"] = weight(_shape(info, "out_proj.weight"), FanSpec(), 1.0)
+    for n, _ in m.named_parameters():
+        if n.endswith("bias") or n.startswith("bias_"):
+            plan[n] = _ZERO
+    return plan
+
+
+def _rnn_plan(info: LayerInfo, weight: Callable[[tuple[int, ...], FanSpec, float],
+                                                    ParamInit]) -> Plan:
+    m = info.module
+    assert isinstance(m, nn.RNNBase)
+    gates = _GATES.get(m.mode.split("_")[0], 1)
+    plan: Plan = {}
+    for n, _ in m.named_parameters():
+        if n.startswith("weight_ih"):
+            first = n.startswith("weight_ih_l0")
+            g = input_gain(info) if first else 1.0
+            plan[n] = weight(_shape(info, n), FanSpec(splits=gates), g)
+        elif n.startswith("weight_hh"):
+            plan[n] = _orthogonal_blocks(gates, _shape(info, n)[1])
+        elif n.startswith("weight_hr"):  # LSTM projection
+            plan[n] = weight(_shape(info, n), FanSpec(), 1.0)
+        else:
+            plan[n] = _ZERO
+    return plan
+
+
+def _norm_plan(info: LayerInfo) -> Plan:
+    plan: Plan = {}
+    for n, _ in info.module.named_parameters(recurse=False):
+        plan[n] = _ONE if n == "weight" else _ZERO
+    return plan
+
+
+def _weight_bias_plan(info: LayerInfo, weight: ParamInit) -> Plan:
+    plan = {"weight": weight}
+    if getattr(info.module, "bias", None) is not None:
+        plan["bias"] = _ZERO
+    return plan
+
+
+def _standard(
+    weight: Callable[[tuple[int, ...], FanSpec, float], ParamInit],
+    gain_of_layer: Callable[[LayerInfo], float] = input_gain,
+) -> PlanPolicy:
+    """A policy from a weight rule ``(shape, fan spec, gain) -> ParamInit``: standard
+    layers get it on their weight, attention and RNNs per block, norms 1 and 0."""
+
+    def policy(info: LayerInfo) -> Plan | None:
+        if info.kind == "norm":
+            return _norm_plan(info)
+        if info.kind == "attention":
+            return _attention_plan(info, weight)
+        if info.kind == "rnn":
+            return _rnn_plan(info, weight)
+        if info.kind in ("linear", "conv", "conv_transpose", "embedding"):
+            g = 1.0 if info.kind == "embedding" else gain_of_layer(info)
+            return _weight_bias_plan(info, weight(_shape(info, "weight"), weight_fans(info), g))
+        return None
+
+    return policy
+
+
+# --- the named schemes ---------------------------------------------------------------
+
+
+def _xavier(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+    # Glorot & Bengio 2010, eq. 16, gain 1 as in the paper.
+    f = spec.of(shape)
+    bound = math.sqrt(6.0 / (f.fan_in + f.fan_out))
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        return init.uniform_(t, -bound, bound, g)
+
+    return ParamInit("xavier_uniform", fill, f, 1.0, bound / math.sqrt(3.0))
+
+
+def _he(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+    # He et al. 2015, eq. 10: ReLU gain sqrt(2) on every layer, as torch users apply it.
+    return _normal(lambda f: math.sqrt(2.0 / f.fan_in), "he_normal", spec, math.sqrt(2.0), shape)
+
+
+def _lecun(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+    # LeCun et al. 1998: Var = 1 / fan_in.
+    return _normal(lambda f: 1.0 / math.sqrt(f.fan_in), "lecun_normal", spec, 1.0, shape)
+
+
+def _orthogonal(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+    # Saxe et al. 2014, with the forward gain of the feeding nonlinearity.
+    f = spec.of(shape)
+    blocks = spec.splits
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        for block in t.chunk(blocks, dim=0):
+            init.orthogonal_(block, gain, g)
+        return t
+
+    rows, cols = shape[0] // blocks, math.prod(shape[1:])
+    return ParamInit("orthogonal", fill, f, gain, gain / math.sqrt(max(rows, cols)))
+
+
+def _constant(value: float) -> Callable[[tuple[int, ...], FanSpec, float], ParamInit]:
+    def rule(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+        def fill(t: torch.Tensor, g: torch.Generator) -> object:
+            return init.constant_(t, value)
+
+        return ParamInit(f"constant({value:g})", fill, None, None, 0.0)
+
+    return rule
+
+
+def _uniform(a: float, b: float) -> Callable[[tuple[int, ...], FanSpec, float], ParamInit]:
+    def rule(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+        def fill(t: torch.Tensor, g: torch.Generator) -> object:
+            return init.uniform_(t, a, b, g)
+
+        return ParamInit(f"uniform({a:g},{b:g})", fill, None, None, (b - a) / math.sqrt(12))
+
+    return rule
+
+
+def _glorot_standard(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
+    # Glorot & Bengio 2010, eq. 1: U[-1/sqrt(fan_in), 1/sqrt(fan_in)].
+    f = spec.of(shape)
+    bound = 1.0 / math.sqrt(f.fan_in)
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        return init.uniform_(t, -bound, bound, g)
+
+    return ParamInit("glorot_standard", fill, f, None, bound / math.sqrt(3.0))
+
+
+def _teaching(rule: Callable[[tuple[int, ...], FanSpec, float], ParamInit]) -> PlanPolicy:
+    """The seed's schemes apply to every weight *and* bias: that is the experiment."""
+    base = _standard(rule)
+
+    def policy(info: LayerInfo) -> Plan | None:
+        plan = base(info)
+        if plan is None or info.kind == "norm":
+            return plan
+        shapes = dict(info.module.named_parameters())
+        return {n: rule(tuple(shapes[n].shape), FanSpec(), 1.0) for n in plan}
+
+    return policy
+
+
+def _torch_default_policy(info: LayerInfo) -> Plan | None:
+    """What each layer's own reset_parameters does, but with real fans (torch uses the
+    swapped fan for ConvTranspose): U(+-1/sqrt(fan_in)) weights and biases, N(0, 1)
+    embeddings, RNN weights U(+-1/sqrt(hidden)), MHA xavier in_proj and zero biases."""
+    m = info.module
+    if info.kind == "norm":
+        return _norm_plan(info)
+    if info.kind == "embedding":
+        def normal01(t: torch.Tensor, g: torch.Generator) -> object:
+            return init.normal_(t, 0.0, 1.0, g)
+        return {"weight": ParamInit("N(0,1)", normal01, None, None, 1.0)}
+    if info.kind == "rnn":
+        assert isinstance(m, nn.RNNBase)
+        b = 1.0 / math.sqrt(m.hidden_size)
+        return {n: _uniform(-b, b)((), FanSpec(), 1.0) for n, _ in m.named_parameters()}
+    if info.kind == "attention":
+        assert isinstance(m, nn.MultiheadAttention)
+        plan = _attention_plan(info, _xavier)
+        plan["out_proj.weight"] = _glorot_standard(_shape(info, "out_proj.weight"), FanSpec(), 1)
+        return plan
+    if info.kind in ("linear", "conv", "conv_transpose"):
+        w = _glorot_standard(_shape(info, "weight"), weight_fans(info), 1.0)
+        plan = {"weight": w}
+        if getattr(m, "bias", None) is not None and w.fans is not None:
+            b = 1.0 / math.sqrt(w.fans.fan_in)
+            plan["bias"] = _uniform(-b, b)((), FanSpec(), 1.0)
+        return plan
+    return None
+
+
+SCHEMES: dict[str, Policy] = {
+    "auto": _standard(_auto_weight),
+    "xavier": _standard(_xavier),
+    "he": _standard(_he),
+    "lecun": _standard(_lecun),
+    "orthogonal": _standard(_orthogonal),
+    "zeros": _teaching(_constant(0.0)),
+    "ones": _teaching(_constant(1.0)),
+    "glorot_standard": _standard(_glorot_standard),
+    "torch_default": _torch_default_policy,
+}
+
+_UNIFORM = re.compile(r"^uniform\(\s*([-+.\deE]+)\s*,\s*([-+.\deE]+)\s*\)$")
+
+
+def policy(scheme: str | Policy) -> Policy:
+    """A scheme name (see the module docstring; ``"uniform(a,b)"`` with any a < b) or a
+    policy function, as a policy."""
+    if callable(scheme):
+        return scheme
+    if not isinstance(scheme, str):
+        raise TypeError(f"scheme must be a name or a policy function; got {type(scheme).__name__}")
+    key = scheme.strip().lower().replace(" ", "")
+    if key in SCHEMES:
+        return SCHEMES[key]
+    match = _UNIFORM.match(key)
+    if match:
+        a, b = float(match.group(1)), float(match.group(2))
+        if not a < b:
+            raise ValueError(f"scheme {scheme!r}: need a < b in uniform(a,b)")
+        return _teaching(_uniform(a, b))
+    raise ValueError(
+        f"unknown scheme {scheme!r}; valid: {', '.join(map(repr, SCHEMES))}, 'uniform(a,b)',"
+        " or a policy function LayerInfo -> plan"
+    )
+
+
+def with_overrides(
+    base: Policy, overrides: Mapping[str | type[nn.Module], str | Policy] | None
+) -> Policy:
+    """``base``, except for layers matched by qualified name (exact, or a glob such as
+    ``"blocks.*.proj"``) or by module type, which get their own scheme or policy.
+    Names are tried before types; the first match wins."""
+    if not overrides:
+        return base
+    by_name = [(k, policy(v)) for k, v in overrides.items() if isinstance(k, str)]
+    by_type = [(k, policy(v)) for k, v in overrides.items() if isinstance(k, type)]
+    bad = [k for k in overrides if not isinstance(k, (str, type))]
+    if bad:
+        raise TypeError(f"override keys must be qualified names or module types; got {bad!r}")
+    def combined(info: LayerInfo) -> PolicyResult:
+        for pattern, p in by_name:
+            if fnmatch.fnmatchcase(info.name, pattern):
+                return p(info)
+        for cls, p in by_type:
+            if isinstance(info.module, cls):
+                return p(info)
+        return base(info)
+
+    return combined
