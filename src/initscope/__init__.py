@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .model import LayerInfo as LayerInfo
     from .model import initialize as initialize
     from .model import layer_graph as layer_graph
+    from .model import lsuv as lsuv
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "initialize",
     "jax",
     "layer_graph",
+    "lsuv",
     "model",
     "numpy",
     "truncated_normal_std",
@@ -77,6 +79,7 @@ _LAZY_ATTRS = {
     "InitReport": "model",
     "LayerInfo": "model",
     "LayerGraph": "model",
+    "lsuv": "model",
 }
 
 

@@ -7,6 +7,10 @@ from .apply import initialize as initialize
 from .graph import LayerGraph as LayerGraph
 from .graph import LayerInfo as LayerInfo
 from .graph import layer_graph as layer_graph
+from ._lsuv import LSUVRecord as LSUVRecord
+from ._lsuv import LSUVReport as LSUVReport
+from ._lsuv import lsuv as lsuv
+from ._lsuv import lsuv_dataloader as lsuv_dataloader
 from .policies import SCHEMES as SCHEMES
 from .policies import ParamInit as ParamInit
 from .policies import Policy as Policy
@@ -14,6 +18,8 @@ from .policies import Policy as Policy
 __all__ = [
     "SCHEMES",
     "InitReport",
+    "LSUVRecord",
+    "LSUVReport",
     "LayerGraph",
     "LayerInfo",
     "ParamInit",
@@ -22,4 +28,6 @@ __all__ = [
     "canonical_name",
     "initialize",
     "layer_graph",
+    "lsuv",
+    "lsuv_dataloader",
 ]
