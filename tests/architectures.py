@@ -159,3 +159,27 @@ class DataDependent(nn.Module):
         if h.sum() > -math.inf:
             h = F.elu(self.b(h))
         return h
+
+
+class Zoo(nn.Module):
+    """One of each remaining layer type: EmbeddingBag, Conv1d, ConvTranspose1d/3d, Conv3d,
+    GroupNorm, GRU and an Elman RNN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(50, 16, mode="mean")
+        self.conv1d = nn.Conv1d(16, 16, 3, padding=1)
+        self.deconv1d = nn.ConvTranspose1d(16, 8, 4, stride=2, padding=1, groups=2)
+        self.gn = nn.GroupNorm(4, 8)
+        self.gru = nn.GRU(8, 12, batch_first=True)
+        self.rnn = nn.RNN(12, 12, nonlinearity="relu", batch_first=True)
+        self.conv3d = nn.Conv3d(1, 4, 3, padding=1)
+        self.deconv3d = nn.ConvTranspose3d(4, 2, 2, stride=2)
+
+    def forward(self, idx: torch.Tensor, offsets: torch.Tensor, vol: torch.Tensor):
+        h = self.bag(idx, offsets).unsqueeze(-1).expand(-1, -1, 6)  # (B, 16, 6)
+        h = F.silu(self.gn(self.deconv1d(torch.tanh(self.conv1d(h)))))  # (B, 8, 12)
+        h, _ = self.gru(h.transpose(1, 2))
+        h, _ = self.rnn(h)
+        v = self.deconv3d(F.relu(self.conv3d(vol)))
+        return h.mean() + v.mean()

@@ -13,7 +13,7 @@ from torch import nn
 import initscope
 from initscope import initialize
 from initscope.model.policies import ParamInit
-from tests.architectures import GPT, ConvNet, DataDependent, ResNet18, SwiGLU, mlp
+from tests.architectures import GPT, ConvNet, DataDependent, ResNet18, SwiGLU, Zoo, mlp
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -35,6 +35,8 @@ ARCHS = {
              lambda: torch.randn(2, 5, 16)),
     "gpt": (GPT, lambda: torch.randint(0, 96, (2, 16))),
     "swiglu": (lambda: SwiGLU(16, 48), lambda: torch.randn(4, 16)),
+    "zoo": (Zoo, lambda: (torch.randint(0, 50, (8,)), torch.tensor([0, 4]),
+                          torch.randn(2, 1, 4, 4, 4))),
 }
 
 
@@ -45,7 +47,9 @@ ARCHS = {
 def test_every_parameter_is_reported_and_covered(arch, scheme):
     build, inputs = ARCHS[arch]
     model = build()
-    report = initialize(model, scheme, example_inputs=inputs(), seed=0)
+    x = inputs()
+    x = x if isinstance(x, tuple) else (x,)
+    report = initialize(model, scheme, example_inputs=x, seed=0)
     names = [n for n, _ in model.named_parameters()]
     assert [r.name for r in report.records] == names
     assert report.uncovered == []
@@ -54,7 +58,7 @@ def test_every_parameter_is_reported_and_covered(arch, scheme):
             # the draw has the std it promised (n > 200: 4.5 standard errors within 35%)
             assert r.achieved_std == pytest.approx(r.target_std, rel=0.35, abs=1e-12), r.name
     with torch.no_grad():
-        out = model(inputs())
+        out = model(*x)
     out = out[0] if isinstance(out, tuple) else out
     if scheme not in ("ones", "uniform(-1,1)"):
         assert torch.isfinite(out).all()

@@ -1,5 +1,9 @@
 """Whole-model initialization: the layer graph, policies, atomic apply."""
 
+from ._lsuv import LSUVRecord as LSUVRecord
+from ._lsuv import LSUVReport as LSUVReport
+from ._lsuv import lsuv as lsuv
+from ._lsuv import lsuv_dataloader as lsuv_dataloader
 from .apply import InitReport as InitReport
 from .apply import ParamRecord as ParamRecord
 from .apply import canonical_name as canonical_name
@@ -7,10 +11,6 @@ from .apply import initialize as initialize
 from .graph import LayerGraph as LayerGraph
 from .graph import LayerInfo as LayerInfo
 from .graph import layer_graph as layer_graph
-from ._lsuv import LSUVRecord as LSUVRecord
-from ._lsuv import LSUVReport as LSUVReport
-from ._lsuv import lsuv as lsuv
-from ._lsuv import lsuv_dataloader as lsuv_dataloader
 from .policies import SCHEMES as SCHEMES
 from .policies import ParamInit as ParamInit
 from .policies import Policy as Policy

@@ -72,7 +72,8 @@ ACTIVATION_OPS: dict[str, str] = {
 TRANSPARENT_OPS = frozenset({
     "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
     "flatten", "reshape", "view", "permute", "transpose", "contiguous", "squeeze", "unsqueeze",
-    "clone", "to", "float", "type_as", "getitem", "split", "chunk", "unbind", "pad",
+    "clone", "to", "float", "type_as", "getitem", "split", "chunk", "unbind", "pad", "expand",
+    "expand_as", "repeat", "tile", "narrow", "select", "index_select",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "mean",

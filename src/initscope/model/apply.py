@@ -23,6 +23,7 @@ from torch import nn
 
 from .graph import LayerGraph, LayerInfo, layer_graph
 from .policies import ParamInit, Plan, Policy, normalize, policy, with_overrides
+from .recipes import RECIPES
 
 #: Version of the per-parameter random streams; a change of the scheme that would change
 #: the values drawn for a given seed bumps it (and the golden-value tests).
@@ -165,8 +166,9 @@ def initialize(
 
     Args:
         model: any ``nn.Module``; on the meta device, materialize first with ``to_empty``.
-        scheme: a scheme name (``initscope.model.policies.SCHEMES`` or ``"uniform(a,b)"``)
-            or a policy function ``LayerInfo -> plan | None``.
+        scheme: a scheme name (``initscope.model.policies.SCHEMES`` or ``"uniform(a,b)"``),
+            a recipe name (``initscope.model.recipes.RECIPES``: fixup, gpt2, ...), or a
+            policy function ``LayerInfo -> plan | None``.
         example_inputs: inputs to trace by running the model, when torch.fx cannot.
         seed: makes every parameter a function of (seed, name); None draws a seed.
         overrides: per qualified name (exact or glob) or module type, another scheme or
@@ -187,8 +189,12 @@ def initialize(
         seed = int(torch.randint(0, 2**62, (1,)).item())
     elif not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
-    rule = with_overrides(policy(scheme), overrides)
+    key = scheme.strip().lower() if isinstance(scheme, str) else None
+    recipe = RECIPES.get(key) if key else None
+    base = None if recipe else policy(scheme)  # validates the name before any tracing
+    with_overrides(base or (lambda info: None), overrides)  # validates the overrides too
     graph = graph if graph is not None else layer_graph(model, example_inputs)
+    rule = with_overrides(recipe(graph) if recipe else base, overrides)  # type: ignore[arg-type]
 
     plans: dict[str, Plan | None] = {}
     records: list[ParamRecord] = []

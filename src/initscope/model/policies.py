@@ -363,9 +363,12 @@ def policy(scheme: str | Policy) -> Policy:
         if not a < b:
             raise ValueError(f"scheme {scheme!r}: need a < b in uniform(a,b)")
         return _teaching(_uniform(a, b))
+    from .recipes import RECIPES  # recipes build on this module
+
     raise ValueError(
         f"unknown scheme {scheme!r}; valid: {', '.join(map(repr, SCHEMES))}, 'uniform(a,b)',"
-        " or a policy function LayerInfo -> plan"
+        f" the recipes {', '.join(map(repr, RECIPES))}, or a policy function"
+        " LayerInfo -> plan"
     )
 
 

@@ -1,0 +1,262 @@
+"""Recipes: published initializations of residual networks and transformers.
+
+A recipe needs the whole graph (how many residual branches, which layer ends each), so
+it is a function ``LayerGraph -> Policy``. Each reads as its paper's rule:
+
+- ``"zero_last_bn"``: Goyal et al. 2017 (sec. 5.1): "auto", and the last BatchNorm of
+  each residual branch gets gamma = 0, so every block starts as the identity.
+- ``"skipinit"``: De & Smith 2020 (SkipInit), Bachlechner et al. 2020 (ReZero): every
+  residual branch starts switched off; here by zeroing the last layer of each branch (a
+  model with explicit scalar gates can claim them by name in ``overrides``).
+- ``"fixup"``: Zhang et al. 2019, sec. 3: the last weight layer of each branch zero, the other
+  m - 1 weight layers of a branch He-initialized and scaled by L^(-1/(2m-2)) (L branches),
+  the classifier (the layer producing the output) zero.
+- ``"gpt2"``: Radford et al. 2019 and nanoGPT: N(0, 0.02) weights and embeddings, the
+  layer ending each residual branch N(0, 0.02 / sqrt(L)) (L = 2 * blocks branches).
+- ``"t_fixup"``: Huang et al. 2020, Alg. 1 (encoder form): Xavier everywhere, input
+  embeddings N(0, d^-1/2), the value, attention-output and feed-forward weights scaled by
+  0.67 N^(-1/4) (N blocks = L / 2).
+- ``"deepnorm"``: Wang et al. 2022 (DeepNet), encoder form: Xavier-normal with gain
+  beta = (8N)^(-1/4) on the value, attention-output and feed-forward weights, gain 1 on
+  queries and keys. (The residual scale alpha = (2N)^(1/4) is part of the model.)
+- ``"small_embedding"``: Peng et al. 2023 (RWKV "SmallInit"): "auto", and embeddings
+  U(-1e-4, 1e-4) (followed by a LayerNorm in the models it is meant for).
+
+Where a recipe must tell a value projection from a query or key, it knows fused
+projections (``splits == 3``: the third block) and ``nn.MultiheadAttention``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+
+import torch
+
+from .. import init
+from .graph import LayerGraph, LayerInfo
+from .policies import (
+    _ZERO,
+    SCHEMES,
+    ParamInit,
+    Plan,
+    Policy,
+    _norm_plan,
+    _shape,
+    normalize,
+    weight_fans,
+)
+
+_WEIGHTED = ("linear", "conv", "conv_transpose", "attention")
+
+
+def _auto(info: LayerInfo) -> Plan | None:
+    return normalize(SCHEMES["auto"](info), info)
+
+
+def _zeros_for(info: LayerInfo) -> Plan:
+    return {n: _ZERO for n, _ in info.module.named_parameters()}
+
+
+def _normal(std: float, label: str) -> ParamInit:
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        return init.normal_(t, 0.0, std, g)
+
+    return ParamInit(label, fill, target_std=std)
+
+
+def _scaled(step: ParamInit, factor: float) -> ParamInit:
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        step.fill(t, g)
+        return t.mul_(factor)
+
+    target = None if step.target_std is None else step.target_std * factor
+    return ParamInit(f"{step.scheme} x {factor:.3g}", fill, step.fans, step.gain, target)
+
+
+def _blocks(graph: LayerGraph) -> int:
+    return max(1, graph.num_residual_branches // 2)
+
+
+def _role(info: LayerInfo) -> str:
+    """qkv (fused), attention (nn.MultiheadAttention), attn_out, mlp or other."""
+    if info.kind == "attention":
+        return "attention"
+    if info.kind != "linear":
+        return "other"
+    if info.splits == 3 and info.output_consumer == "attention":
+        return "qkv"
+    if info.input_source == "attention":
+        return "attn_out"
+    if info.residual_branches:
+        return "mlp"
+    return "other"
+
+
+def zero_last_bn(graph: LayerGraph) -> Policy:
+    def policy(info: LayerInfo) -> Plan | None:
+        plan = _auto(info)
+        if plan is not None and info.kind == "norm" and info.branch_end and "weight" in plan:
+            plan = {**plan, "weight": _ZERO}
+        return plan
+
+    return policy
+
+
+def skipinit(graph: LayerGraph) -> Policy:
+    def policy(info: LayerInfo) -> Plan | None:
+        if info.branch_end and info.kind in (*_WEIGHTED, "norm"):
+            if info.kind == "norm":
+                return {**_norm_plan(info), "weight": _ZERO}
+            return _zeros_for(info)
+        return _auto(info)
+
+    return policy
+
+
+def fixup(graph: LayerGraph) -> Policy:
+    branches = graph.num_residual_branches
+    per_branch: Counter[int] = Counter()
+    last: dict[int, LayerInfo] = {}  # the last weight layer of each branch (before any norm)
+    for info in graph:
+        if info.kind in _WEIGHTED:
+            for b in info.residual_branches:
+                per_branch[b] += 1
+                if b not in last or info.order > last[b].order:
+                    last[b] = info
+    last_names = {i.name for i in last.values()}
+    classifier = max((i for i in graph if i.output_consumer == "output" and i.kind in _WEIGHTED),
+                     key=lambda i: i.order, default=None)
+
+    def policy(info: LayerInfo) -> Plan | None:
+        if classifier is not None and info.name == classifier.name:
+            return _zeros_for(info)
+        if info.kind in _WEIGHTED and info.residual_branches:
+            if info.name in last_names:
+                return _zeros_for(info)
+            m = max(per_branch[b] for b in info.residual_branches)
+            factor = branches ** (-1.0 / (2 * m - 2)) if m > 1 else 1.0
+            plan = _auto(info)
+            return None if plan is None else {
+                n: (_scaled(p, factor) if n.endswith("weight") else p) for n, p in plan.items()}
+        return _auto(info)
+
+    return policy
+
+
+def gpt2(graph: LayerGraph) -> Policy:
+    std = 0.02
+    branch_std = std / math.sqrt(max(1, graph.num_residual_branches))
+
+    def policy(info: LayerInfo) -> Plan | None:
+        if info.kind == "norm":
+            return _norm_plan(info)
+        if info.kind in ("linear", "conv", "embedding"):
+            s = branch_std if info.branch_end else std
+            label = f"N(0, {s:.3g})"
+            plan = {"weight": _normal(s, label)}
+            if getattr(info.module, "bias", None) is not None:
+                plan["bias"] = _ZERO
+            return plan
+        if info.kind == "attention":
+            plan = {n: _normal(std, "N(0, 0.02)") if "weight" in n else _ZERO
+                    for n, _ in info.module.named_parameters()}
+            if info.branch_end:
+                plan["out_proj.weight"] = _normal(branch_std, f"N(0, {branch_std:.3g})")
+            return plan
+        return _auto(info)
+
+    return policy
+
+
+def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> ParamInit:
+    shape = _shape(info, name)
+    f = weight_fans(info).of(shape) if name == "weight" else None
+    fan_in = f.fan_in if f else shape[1]
+    fan_out = f.fan_out if f else shape[0] // splits
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        return init.normal_(t, 0.0, std, g)
+
+    return ParamInit(f"xavier_normal(gain={gain:.3g})", fill, f, gain, std)
+
+
+def _value_scaled(step: ParamInit, factor: float, blocks: int = 3) -> ParamInit:
+    """Scale only the last (value) block of a fused projection."""
+
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        step.fill(t, g)
+        t.chunk(blocks, dim=0)[-1].mul_(factor)
+        return t
+
+    return ParamInit(f"{step.scheme}, v x {factor:.3g}", fill, step.fans, step.gain, None)
+
+
+def _transformer(graph: LayerGraph, factor: float, embedding: Callable[[LayerInfo], Plan],
+                 label: str) -> Policy:
+    def policy(info: LayerInfo) -> Plan | None:
+        role = _role(info)
+        if info.kind == "norm":
+            return _norm_plan(info)
+        if info.kind == "embedding":
+            return embedding(info)
+        if info.kind not in ("linear", "attention"):
+            return _auto(info)
+        plan: Plan = {n: _ZERO for n, _ in info.module.named_parameters() if "bias" in n}
+        if role == "attention":
+            plan["in_proj_weight"] = _value_scaled(
+                _xavier_normal(info, "in_proj_weight", 1.0, splits=3), factor)
+            plan["out_proj.weight"] = _scaled(_xavier_normal(info, "out_proj.weight", 1.0),
+                                              factor)
+        elif role == "qkv":
+            plan["weight"] = _value_scaled(_xavier_normal(info, "weight", 1.0), factor)
+        elif role in ("attn_out", "mlp"):
+            plan["weight"] = _scaled(_xavier_normal(info, "weight", 1.0), factor)
+        else:
+            plan["weight"] = _xavier_normal(info, "weight", 1.0)
+        return {n: ParamInit(f"{label}: {p.scheme}", p.fill, p.fans, p.gain, p.target_std)
+                for n, p in plan.items()}
+
+    return policy
+
+
+def t_fixup(graph: LayerGraph) -> Policy:
+    n = _blocks(graph)
+
+    def embedding(info: LayerInfo) -> Plan:
+        d = _shape(info, "weight")[1]
+        return {"weight": _normal(d**-0.5, "N(0, d^-1/2)")}
+
+    return _transformer(graph, 0.67 * n ** -0.25, embedding, "t_fixup")
+
+
+def deepnorm(graph: LayerGraph) -> Policy:
+    beta = (8.0 * _blocks(graph)) ** -0.25
+    # DeepNet scales by beta through the Xavier gain; the factor form is the same thing.
+    return _transformer(graph, beta, lambda info: _auto(info) or {}, "deepnorm")
+
+
+def small_embedding(graph: LayerGraph) -> Policy:
+    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        return init.uniform_(t, -1e-4, 1e-4, g)
+
+    def policy(info: LayerInfo) -> Plan | None:
+        if info.kind == "embedding":
+            return {"weight": ParamInit("U(-1e-4, 1e-4)", fill, target_std=2e-4 / math.sqrt(12))}
+        return _auto(info)
+
+    return policy
+
+
+RECIPES: dict[str, Callable[[LayerGraph], Policy]] = {
+    "zero_last_bn": zero_last_bn,
+    "skipinit": skipinit,
+    "rezero": skipinit,
+    "fixup": fixup,
+    "gpt2": gpt2,
+    "t_fixup": t_fixup,
+    "deepnorm": deepnorm,
+    "small_embedding": small_embedding,
+}
