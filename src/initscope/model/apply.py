@@ -222,7 +222,8 @@ def initialize(
         value = torch.empty_like(param, memory_format=torch.contiguous_format).detach()
         gen = torch.Generator(device=param.device).manual_seed(parameter_seed(seed, name))
         step.fill(value, gen)
-        achieved = float(value.float().std()) if value.numel() > 1 else float("nan")
+        wide = value if value.dtype in (torch.float32, torch.float64) else value.float()
+        achieved = float(wide.std()) if value.numel() > 1 else float("nan")
         f = step.fans
         records.append(ParamRecord(
             name, tuple(param.shape), info.name, info.kind, step.scheme,
