@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import truncnorm
 
 from initscope import Fans, VarianceScaling, truncated_normal_std, variance_scaling
-from initscope._core.quadrature import gaussian_expectation, gaussian_expectation_2d
+from initscope._core.quadrature import gaussian_expectation, gaussian_product_expectation
 
 
 @pytest.mark.parametrize(("a", "b"), [(-2, 2), (-1, 3), (0, math.inf), (-3, -1), (-0.5, 0.5)])
@@ -65,11 +65,19 @@ def test_quadrature_helpers():
     assert gaussian_expectation(lambda z: np.abs(z), [0.0]) == pytest.approx(
         math.sqrt(2 / math.pi), rel=1e-13
     )
-    # E[u1 u2] = q12; E[u1^2 u2^2] = q11 q22 + 2 q12^2 (Isserlis)
-    assert gaussian_expectation_2d(lambda a, b: a * a * b * b, 2.0, 3.0, 1.5) == pytest.approx(
+    # E[u1^2 u2^2] = q11 q22 + 2 q12^2 (Isserlis)
+    sq = np.square
+    assert gaussian_product_expectation(sq, sq, 2.0, 3.0, 1.5) == pytest.approx(
         2 * 3 + 2 * 1.5**2, rel=1e-12
     )
+    # kinked factors: E[relu(u1) relu(u2)], arc-cosine kernel (Cho & Saul 2009)
+    relu = lambda v: np.maximum(v, 0.0)  # noqa: E731
+    c = 0.3
+    theta = math.acos(c)
+    expected = (math.sin(theta) + (math.pi - theta) * c) / (2 * math.pi)
+    got = gaussian_product_expectation(relu, relu, 1.0, 1.0, c, [0.0], [0.0])
+    assert got == pytest.approx(expected, rel=1e-10)
     with pytest.raises(ValueError, match="correlation"):
-        gaussian_expectation_2d(lambda a, b: a, 1.0, 1.0, 2.0)
+        gaussian_product_expectation(sq, sq, 1.0, 1.0, 2.0)
     with pytest.raises(ValueError, match="std"):
         gaussian_expectation(lambda z: z, std=0.0)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from . import jax as jax
     from . import model as model
     from . import numpy as numpy
+    from . import theory as theory
     from .model import InitReport as InitReport
     from .model import LayerGraph as LayerGraph
     from .model import LayerInfo as LayerInfo
@@ -67,11 +68,12 @@ __all__ = [
     "lsuv",
     "model",
     "numpy",
+    "theory",
     "truncated_normal_std",
     "variance_scaling",
 ]
 
-_LAZY = {"init", "numpy", "jax", "model"}
+_LAZY = {"init", "numpy", "jax", "model", "theory"}
 # Names whose home imports torch: resolved on first access.
 _LAZY_ATTRS = {
     "initialize": "model",

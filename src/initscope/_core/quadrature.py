@@ -73,25 +73,19 @@ def gaussian_expectation(
     """
     if not std > 0 or not math.isfinite(std):
         raise ValueError(f"std must be a positive finite number; got {std!r}")
-    cuts = sorted({b / std for b in breakpoints if abs(b / std) < TAIL})
-    if not cuts:
-        x, w = hermite_rule()
-        value = float(np.dot(w, f(std * x)))
-        if not verify:
-            return value
-        xh, wh = hermite_rule(HERMITE_NODES // 2)
-        half = float(np.dot(wh, f(std * xh)))
-        if abs(half - value) <= 1e-9 * max(1.0, abs(value)):
-            return value
-        return _adaptive(f, std)
-    edges = [-TAIL, *cuts, TAIL]
-    t, tw = _legendre_rule(LEGENDRE_NODES)
-    total = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        half = 0.5 * (hi - lo)
-        z = lo + half * (t + 1.0)
-        total += half * float(np.dot(tw, f(std * z) * normal_pdf(z)))
-    return total
+    cuts = sorted({b / std for b in breakpoints if abs(b / std) < TAIL} | set(scale_cuts(std)))
+    if cuts:
+        z, w = normal_rule(cuts)
+        return float(np.dot(w, f(std * z)))
+    x, w = hermite_rule()
+    value = float(np.dot(w, f(std * x)))
+    if not verify:
+        return value
+    xh, wh = hermite_rule(HERMITE_NODES // 2)
+    half = float(np.dot(wh, f(std * xh)))
+    if abs(half - value) <= 1e-9 * max(1.0, abs(value)):
+        return value
+    return _adaptive(f, std)
 
 
 def _adaptive(f: Callable[[Array], Array], std: float) -> float:
@@ -105,30 +99,86 @@ def _adaptive(f: Callable[[Array], Array], std: float) -> float:
     return float(value)
 
 
-def gaussian_expectation_2d(
-    f: Callable[[Array, Array], Array],
+def scale_cuts(std: float) -> list[float]:
+    """Extra cuts (in z units) when f(std z) varies on a scale much finer than z's: at
+    u = +-1/2, 1, 2, 4, ... in f's own units, so a rule resolves features of size ~1 (the
+    derivative of tanh) however wide the Gaussian. None for std <= 2."""
+    if std <= 2.0:
+        return []
+    cuts, u = [0.0], 0.5
+    while u / std < TAIL:
+        cuts += [u / std, -u / std]
+        u *= 2.0
+    return cuts
+
+
+def normal_rule(cuts: Sequence[float] = ()) -> tuple[Array, Array]:
+    """Nodes and weights with sum(w * f(z)) ~= E[f(z)], z ~ N(0, 1), exact across ``cuts``
+    (kinks of f in z units): Gauss-Hermite without cuts, composite Gauss-Legendre on
+    f(z) pdf(z) with them."""
+    inside = sorted({float(c) for c in cuts if abs(c) < TAIL})
+    if not inside:
+        return hermite_rule()
+    edges = [-TAIL, *inside, TAIL]
+    t, tw = _legendre_rule(LEGENDRE_NODES)
+    nodes, weights = [], []
+    for lo, hi in itertools.pairwise(edges):
+        half = 0.5 * (hi - lo)
+        z = lo + half * (t + 1.0)
+        nodes.append(z)
+        weights.append(half * tw * normal_pdf(z))
+    return np.concatenate(nodes), np.concatenate(weights)
+
+
+def gaussian_product_expectation(
+    f: Callable[[Array], Array],
+    g: Callable[[Array], Array],
     q11: float,
     q22: float,
     q12: float,
-    n: int = 48,
+    breakpoints_f: Sequence[float] = (),
+    breakpoints_g: Sequence[float] = (),
 ) -> float:
-    """E[f(u1, u2)] for (u1, u2) ~ N(0, [[q11, q12], [q12, q22]]) by a product Hermite rule.
+    """E[f(u1) g(u2)] for (u1, u2) ~ N(0, [[q11, q12], [q12, q22]]): the mean-field c-map.
 
-    Used by the mean-field c-map. Written as u1 = sqrt(q11) z1,
-    u2 = sqrt(q22) (c z1 + sqrt(1 - c^2) z2), c = q12 / sqrt(q11 q22).
+    Written as u1 = sqrt(q11) z1, u2 = sqrt(q22) (c z1 + s z2), c = q12 / sqrt(q11 q22),
+    s = sqrt(1 - c^2): an outer rule over z1 and, for each z1, an inner rule over z2 cut
+    where g has its kinks (their z2 position moves with z1), so kinked activations
+    (ReLU) are integrated as accurately as smooth ones.
 
-    >>> round(gaussian_expectation_2d(lambda a, b: a * b, 2.0, 3.0, 1.5), 10)
+    >>> round(gaussian_product_expectation(lambda a: a, lambda b: b, 2.0, 3.0, 1.5), 10)
     1.5
     """
-    if q11 <= 0 or q22 <= 0:
+    if not (q11 > 0 and q22 > 0):
         raise ValueError(f"variances must be > 0; got q11={q11!r}, q22={q22!r}")
     c = q12 / math.sqrt(q11 * q22)
     if not -1.0 - 1e-12 <= c <= 1.0 + 1e-12:
         raise ValueError(f"|q12| must be <= sqrt(q11*q22); got correlation {c!r}")
     c = min(1.0, max(-1.0, c))
-    x, w = hermite_rule(n)
-    z1, z2 = np.meshgrid(x, x, indexing="ij")
-    ww = np.outer(w, w)
-    u1 = math.sqrt(q11) * z1
-    u2 = math.sqrt(q22) * (c * z1 + math.sqrt(max(0.0, 1.0 - c * c)) * z2)
-    return float(np.sum(ww * f(u1, u2)))
+    s1, s2, s = math.sqrt(q11), math.sqrt(q22), math.sqrt(max(0.0, 1.0 - c * c))
+    z1, w1 = normal_rule([b / s1 for b in breakpoints_f] + scale_cuts(s1))
+    outer = f(s1 * z1)
+    if s == 0.0:
+        return float(np.dot(w1, outer * g(s2 * c * z1)))
+    if not breakpoints_g and s2 * s <= 2.0:
+        z2, w2 = hermite_rule()
+        inner = g(s2 * (c * z1[:, None] + s * z2[None, :])) @ w2
+        return float(np.dot(w1, outer * inner))
+    # g's kinks sit at z2 = (b / s2 - c z1) / s, moving with z1; around u2 = 0 a wide
+    # Gaussian also needs cuts at g's own unit scale. Every outer node gets the same number
+    # of pieces (cuts clamped to the truncated line), so all inner rules are one array.
+    rel = np.array([*breakpoints_g, 0.0]) / s2
+    offsets = np.array(scale_cuts(s2 * s)) if s2 * s > 2.0 else np.zeros(0)
+    centres = (rel[None, :] - c * z1[:, None]) / s  # (n1, kinks + 1)
+    cuts = np.concatenate([centres, (centres[:, -1:] + offsets[None, :])], axis=1)
+    cuts = np.sort(np.clip(cuts, -TAIL, TAIL), axis=1)
+    edges = np.concatenate([np.full((len(z1), 1), -TAIL), cuts, np.full((len(z1), 1), TAIL)],
+                           axis=1)
+    t, tw = _legendre_rule(LEGENDRE_NODES)
+    lo, hi = edges[:, :-1, None], edges[:, 1:, None]  # (n1, pieces, 1)
+    half = 0.5 * (hi - lo)
+    z2 = lo + half * (t[None, None, :] + 1.0)  # (n1, pieces, nodes)
+    w2 = half * tw[None, None, :] * normal_pdf(z2)
+    vals = g(s2 * (c * z1[:, None, None] + s * z2))
+    inner = np.sum(vals * w2, axis=(1, 2))
+    return float(np.dot(w1, outer * inner))

@@ -1,0 +1,325 @@
+"""Mean-field signal propagation in wide random networks, for any activation.
+
+For h^l = W^l phi(h^(l-1)) + b^l with W_ij ~ N(0, sigma_w2 / N), b_i ~ N(0, sigma_b2)
+(Poole et al. 2016; Schoenholz et al. 2017, "Deep Information Propagation"):
+
+- q-map (length):      q^l = sigma_w2 E[phi(sqrt(q^(l-1)) z)^2] + sigma_b2, fixed point q*;
+- c-map (correlation): c^l = (sigma_w2 E[phi(u1) phi(u2)] + sigma_b2) / q*,
+  (u1, u2) ~ N(0, q* [[1, c], [c, 1]]), fixed point c*;
+- chi_1 = sigma_w2 E[phi'(sqrt(q*) z)^2]: the slope of the c-map at c = 1 and the factor
+  by which a gradient's variance grows per layer (backward); chi_1 = 1 is the edge of
+  chaos, where the correlation depth scale xi_c diverges;
+- depth scales: xi_q^-1 = -log(sigma_w2 E[phi'^2 + phi phi'']) (eq. 6 of Schoenholz et
+  al.), xi_c^-1 = -log(chi_c), chi_c = dc^l/dc^(l-1) at c* (= chi_1 when c* = 1);
+  networks train up to about 6 xi_c layers deep (their Fig. 5).
+
+Every Gaussian expectation is quadrature (``initscope._core.quadrature``), split at the
+activation's kinks; closed forms (ReLU's arc-cosine kernel, erf's arcsine kernel,
+identity) are the test oracles. The convention is that of the papers: sigma_w2 is the
+*weight variance times fan_in*, i.e. the square of a gain (He's ReLU init: sigma_w2 = 2).
+
+>>> round(critical_sigma_w2("relu"), 6)
+2.0
+>>> round(chi1("tanh", 1.0, 0.0), 6)   # tanh at sigma_w2 = 1, no bias: q* = 0, chi_1 = 1
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._core.activations import Activation
+from .._core.quadrature import gaussian_expectation, gaussian_product_expectation
+from .._gain import ActivationLike, resolve_activation
+
+__all__ = [
+    "DepthScales",
+    "c_map",
+    "c_star",
+    "chi1",
+    "chi_c",
+    "critical_line",
+    "critical_sigma_w2",
+    "depth_scales",
+    "gradient_trajectory",
+    "jacobian_mean_squared_singular_value",
+    "q_map",
+    "q_star",
+    "variance_trajectory",
+]
+
+#: Below this q the pre-activations are taken to have collapsed to 0 (ordered phase with
+#: sigma_b2 = 0); above Q_MAX they have exploded.
+Q_MIN, Q_MAX = 1e-12, 1e12
+
+
+def _act(spec: ActivationLike) -> Activation:
+    return spec if isinstance(spec, Activation) else resolve_activation(spec)
+
+
+def _check(sigma_w2: float, sigma_b2: float) -> None:
+    if not (sigma_w2 > 0 and math.isfinite(sigma_w2)):
+        raise ValueError(f"sigma_w2 must be a positive finite number; got {sigma_w2!r}")
+    if not (sigma_b2 >= 0 and math.isfinite(sigma_b2)):
+        raise ValueError(f"sigma_b2 must be a non-negative finite number; got {sigma_b2!r}")
+
+
+def _moment(act: Activation, q: float, *, derivative: bool = False) -> float:
+    """E[phi(sqrt(q) z)^2] (or of phi')."""
+    if q <= 0.0:
+        value = (act.derivative if derivative else act.fn)(np.zeros(1))[0]
+        return float(value * value)
+    f = act.derivative if derivative else act.fn
+    return gaussian_expectation(lambda u: f(u) ** 2, act.breakpoints, std=math.sqrt(q),
+                                verify=not act.smooth_known)
+
+
+def q_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, q: float) -> float:
+    """One step of the length map: sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2.
+
+    >>> round(q_map("relu", 2.0, 0.0, 1.7), 12)   # He init keeps ReLU's q exactly
+    1.7
+    """
+    _check(sigma_w2, sigma_b2)
+    return sigma_w2 * _moment(_act(activation), q) + sigma_b2
+
+
+def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *,
+           q0: float = 1.0) -> float:
+    """The fixed point q* that the length map reaches from ``q0``: 0 if the signal dies
+    out, ``inf`` if it explodes. Where every length is a fixed point (ReLU-like maps at
+    criticality) it is ``q0`` itself.
+
+    Found without iterating the map (which crawls near criticality): G(q) = q_map(q) - q
+    is tabulated on a log grid; the flow from q0 goes up while G > 0 and down while
+    G < 0, so q* is the first root in that direction, polished by Brent's method.
+    """
+    act = _act(activation)
+    _check(sigma_w2, sigma_b2)
+
+    def excess(q: float) -> float:
+        return sigma_w2 * _moment(act, q) + sigma_b2 - q
+
+    g0 = excess(q0)
+    if abs(g0) <= 1e-12 * max(1.0, q0):
+        return q0
+    from scipy.optimize import brentq  # lazy: scipy is heavy
+
+    if g0 > 0:
+        grid = q0 * np.logspace(0.0, math.log10(Q_MAX / q0), 121)
+    else:
+        grid = q0 * np.logspace(0.0, math.log10(Q_MIN / q0), 121)
+    prev_q = q0
+    for q in grid[1:]:
+        g = excess(float(q))
+        if (g > 0) != (g0 > 0) or g == 0.0:
+            lo, hi = sorted((prev_q, float(q)))
+            return float(brentq(excess, lo, hi, xtol=1e-14 * max(1.0, lo), rtol=1e-13))
+        prev_q = float(q)
+    return math.inf if g0 > 0 else 0.0
+
+
+def _corr(act: Activation, q: float, c: float) -> float:
+    return gaussian_product_expectation(act.fn, act.fn, q, q, c * q, act.breakpoints,
+                                        act.breakpoints)
+
+
+def c_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float,
+          q: float | None = None) -> float:
+    """One step of the correlation map at length ``q`` (default q*)."""
+    act = _act(activation)
+    _check(sigma_w2, sigma_b2)
+    if not -1.0 <= c <= 1.0:
+        raise ValueError(f"correlation c must lie in [-1, 1]; got {c!r}")
+    q = q_star(act, sigma_w2, sigma_b2) if q is None else q
+    if not 0.0 < q < math.inf:
+        raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
+    q_next = sigma_w2 * _moment(act, q) + sigma_b2
+    return (sigma_w2 * _corr(act, q, c) + sigma_b2) / q_next
+
+
+def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *,
+           c0: float = 0.5) -> float:
+    """The correlation fixed point reached from ``c0``: 1 in the ordered phase, below 1
+    in the chaotic one. Like :func:`q_star`, the first root of c_map(c) - c in the
+    direction of the flow, from a table and Brent's method (iterating the map crawls near
+    criticality)."""
+    act = _act(activation)
+    q = q_star(act, sigma_w2, sigma_b2)
+    if not 0.0 < q < math.inf:
+        raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
+
+    def excess(c: float) -> float:
+        return c_map(act, sigma_w2, sigma_b2, c, q) - c
+
+    g0 = excess(c0)
+    if g0 == 0.0:
+        return c0
+    from scipy.optimize import brentq  # lazy: scipy is heavy
+
+    end = 1.0 if g0 > 0 else -1.0
+    grid = np.linspace(c0, end, 41)
+    prev = c0
+    for c in grid[1:]:
+        g = excess(float(c))
+        if (g > 0) != (g0 > 0) or g == 0.0:
+            lo, hi = sorted((prev, float(c)))
+            if g == 0.0 and c == end:
+                return end
+            return float(brentq(excess, lo, hi, xtol=1e-13))
+        prev = float(c)
+    return end
+
+
+def chi1(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
+         q: float | None = None) -> float:
+    """sigma_w2 E[phi'(sqrt(q*) z)^2]: 1 at criticality, < 1 ordered, > 1 chaotic."""
+    act = _act(activation)
+    _check(sigma_w2, sigma_b2)
+    q = q_star(act, sigma_w2, sigma_b2) if q is None else q
+    if q == math.inf:
+        return math.inf
+    return sigma_w2 * _moment(act, q, derivative=True)
+
+
+def chi_c(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float,
+          q: float | None = None, h: float = 1e-5) -> float:
+    """Slope of the c-map at ``c`` (one-sided difference at c = 1)."""
+    act = _act(activation)
+    q = q_star(act, sigma_w2, sigma_b2) if q is None else q
+    if c >= 1.0 - h:
+        return chi1(act, sigma_w2, sigma_b2, q)
+    lo, hi = max(-1.0, c - h), min(1.0, c + h)
+    return (c_map(act, sigma_w2, sigma_b2, hi, q) - c_map(act, sigma_w2, sigma_b2, lo, q)) / (
+        hi - lo)
+
+
+@dataclass(frozen=True)
+class DepthScales:
+    """Schoenholz et al. 2017's depth scales at (sigma_w2, sigma_b2)."""
+
+    q_star: float
+    c_star: float
+    chi1: float
+    xi_q: float
+    xi_c: float
+
+    @property
+    def trainable_depth(self) -> float:
+        """About 6 xi_c: the deepest network that trains (Schoenholz et al., Fig. 5)."""
+        return 6.0 * self.xi_c
+
+    @property
+    def phase(self) -> str:
+        if abs(self.chi1 - 1.0) < 1e-3:
+            return "critical"
+        return "ordered" if self.chi1 < 1.0 else "chaotic"
+
+
+def _second_derivative(act: Activation) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
+    """phi'' by central differences of phi' (0 at kinks' sides, as the quadrature splits)."""
+
+    def d2(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        h = 1e-4 * np.maximum(1.0, np.abs(x))
+        return np.asarray((act.derivative(x + h) - act.derivative(x - h)) / (2.0 * h))
+
+    return d2
+
+
+def depth_scales(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0
+                 ) -> DepthScales:
+    """q*, c*, chi_1 and the depth scales xi_q, xi_c (``inf`` at criticality)."""
+    act = _act(activation)
+    q = q_star(act, sigma_w2, sigma_b2)
+    if not 0.0 < q < math.inf:
+        raise ValueError(
+            f"{act.name} at sigma_w2={sigma_w2}, sigma_b2={sigma_b2} has q* = {q}: the "
+            "signal vanishes or explodes, no depth scales exist"
+        )
+    x1 = chi1(act, sigma_w2, sigma_b2, q)
+    d2 = _second_derivative(act)
+    rate_q = sigma_w2 * gaussian_expectation(
+        lambda u: act.derivative(u) ** 2 + act.fn(u) * d2(u), act.breakpoints, std=math.sqrt(q))
+    cs = c_star(act, sigma_w2, sigma_b2)
+    slope_c = chi_c(act, sigma_w2, sigma_b2, cs, q)
+    # The maps converge at rates rate_q and slope_c (< 1 at a stable fixed point); a rate
+    # of 1 (criticality) means the depth scale diverges.
+    xi_q = -1.0 / math.log(rate_q) if 0.0 < rate_q < 1.0 - 1e-12 else math.inf
+    xi_c = -1.0 / math.log(slope_c) if 0.0 < slope_c < 1.0 - 1e-12 else math.inf
+    return DepthScales(q, cs, x1, xi_q, xi_c)
+
+
+def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
+                      lo: float = 1e-3, hi: float = 1e3, tol: float = 1e-10) -> float:
+    """The sigma_w2 at which chi_1 = 1 for this sigma_b2 (the order-to-chaos transition).
+
+    >>> round(critical_sigma_w2("tanh", 0.05), 2)   # Schoenholz et al. 2017
+    1.76
+    """
+    act = _act(activation)
+    _check(1.0, sigma_b2)
+
+    def excess(sw2: float) -> float:
+        return chi1(act, sw2, sigma_b2) - 1.0
+
+    a, b = lo, hi
+    fa, fb = excess(a), excess(b)
+    if fa > 0 or fb < 0 or math.isnan(fa) or math.isnan(fb):
+        raise ValueError(
+            f"no critical sigma_w2 in [{lo}, {hi}] for {act.name} at sigma_b2={sigma_b2} "
+            f"(chi_1 - 1 = {fa:.3g} at {lo}, {fb:.3g} at {hi})"
+        )
+    for _ in range(200):  # bisection on a log scale: chi_1 grows with sigma_w2
+        m = math.sqrt(a * b)
+        fm = excess(m)
+        if fm == 0 or b / a - 1.0 < tol:
+            return m
+        if fm < 0:
+            a = m
+        else:
+            b = m
+    return math.sqrt(a * b)
+
+
+def critical_line(activation: ActivationLike, sigma_b2s: NDArray[np.float64] | list[float]
+                  ) -> NDArray[np.float64]:
+    """critical_sigma_w2 for each sigma_b2: the edge of chaos."""
+    act = _act(activation)
+    return np.array([critical_sigma_w2(act, float(b)) for b in sigma_b2s])
+
+
+def variance_trajectory(activation: ActivationLike, sigma_w2: float, sigma_b2: float,
+                        depth: int, q0: float = 1.0) -> NDArray[np.float64]:
+    """q^0 = q0, q^1, ..., q^depth: predicted pre-activation variance per layer."""
+    act = _act(activation)
+    _check(sigma_w2, sigma_b2)
+    out = [q0]
+    for _ in range(depth):
+        out.append(min(Q_MAX, sigma_w2 * _moment(act, out[-1]) + sigma_b2))
+    return np.array(out)
+
+
+def gradient_trajectory(activation: ActivationLike, sigma_w2: float, sigma_b2: float,
+                        depth: int, q0: float = 1.0) -> NDArray[np.float64]:
+    """Predicted variance of dL/dh^l relative to the last layer's, for l = 0..depth: the
+    product of sigma_w2 E[phi'(sqrt(q^l) z)^2] over the layers above l."""
+    act = _act(activation)
+    qs = variance_trajectory(act, sigma_w2, sigma_b2, depth, q0)
+    factors = [sigma_w2 * _moment(act, float(q), derivative=True) for q in qs[:-1]]
+    out = np.ones(depth + 1)
+    for layer in range(depth - 1, -1, -1):
+        out[layer] = out[layer + 1] * factors[layer]
+    return out
+
+
+def jacobian_mean_squared_singular_value(activation: ActivationLike, sigma_w2: float,
+                                         sigma_b2: float, depth: int,
+                                         q0: float = 1.0) -> float:
+    """Mean squared singular value of the input-output Jacobian of ``depth`` layers
+    (Pennington et al. 2017): the product of the per-layer chi's along the trajectory."""
+    return float(gradient_trajectory(activation, sigma_w2, sigma_b2, depth, q0)[0])
