@@ -149,3 +149,41 @@ def test_variance_trajectory_through_a_wide_mlp(name, sw2, sb2):
             h = TORCH_FN[name](h) @ w.T + b
             measured[layer + 1] += h.pow(2).mean().item()
     np.testing.assert_allclose(measured / 3, predicted, rtol=0.10)
+
+
+@pytest.mark.parametrize("act", [torch.nn.Tanh, torch.nn.ReLU, torch.nn.GELU])
+def test_predict_matches_a_real_model(act):
+    """theory.predict on a real 5-layer, 1000-wide MLP under "auto" and "xavier": the
+    measured second moment of every layer's pre-activations and the variance of their
+    gradients (relative to the last layer's) agree with the prediction within 12%
+    (finite width; the backward pass compounds per-layer errors)."""
+    import initscope
+    from tests.architectures import mlp
+
+    for scheme in ("auto", "xavier"):
+        model = mlp(5, 1000, act)
+        preds = theory.predict(model, scheme, seed=4)
+        initscope.initialize(model, scheme, seed=4)  # the same weights predict() used
+        pre = []
+        h = torch.randn(512, 1000, generator=torch.Generator().manual_seed(0))
+        for layer in model:
+            h = layer(h)
+            if isinstance(layer, torch.nn.Linear):
+                h.retain_grad()
+                pre.append(h)
+        (h * torch.randn_like(h)).sum().backward()
+        q = [float(z.detach().pow(2).mean()) for z in pre]
+        grads = [float(z.grad.pow(2).mean()) for z in pre]
+        assert [p.q_out for p in preds] == pytest.approx(q, rel=0.12), scheme
+        assert [p.grad_ratio for p in preds] == pytest.approx(
+            [g / grads[-1] for g in grads], rel=0.12), scheme
+
+
+def test_predict_stops_where_the_chain_theory_stops():
+    from tests.architectures import GPT
+
+    preds = {p.name: p for p in theory.predict(GPT(), "gpt2")}
+    assert preds["h.0.c_fc"].q_in == pytest.approx(1.0)  # after a LayerNorm
+    assert preds["h.0.c_proj"].q_in is not None            # gelu after c_fc: a chain
+    assert preds["h.0.attn.c_proj"].q_in is None          # reads attention: not predicted
+    assert preds["lm_head"].q_in == pytest.approx(1.0)     # after ln_f

@@ -29,3 +29,12 @@ __all__ = [
     "q_star",
     "variance_trajectory",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # predict() needs torch; the rest of theory is NumPy only.
+    if name in ("predict", "LayerPrediction"):
+        from . import _predict
+
+        return getattr(_predict, name)
+    raise AttributeError(f"module 'initscope.theory' has no attribute {name!r}")

@@ -1,0 +1,139 @@
+"""Mean-field predictions for a real model: per layer, the second moment of its
+pre-activations (forward) and the variance of their gradients relative to the last
+layer's (backward), under a scheme.
+
+The model is copied and initialized with the scheme; each layer's sigma_w2 is then read
+off its actual weights (fan_in x Var[W], fan_out x Var[W] for the backward pass) and
+sigma_b2 off its biases, and the q-map of the nonlinearity the graph found in front of
+the layer carries the length forward. This is exact in the infinite-width limit for
+chains of layers (MLPs, CNNs: Xiao et al. 2018 for convolutions); a layer reading a
+residual sum, attention or an op the graph does not interpret is left unpredicted, and
+a normalization resets the length to 1 (gamma = 1, beta = 0, as initialized).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._core.activations import activation
+from ..model.apply import initialize
+from ..model.graph import LayerGraph, LayerInfo, layer_graph
+from ..model.policies import Policy, weight_fans
+from .meanfield import _moment
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    """One weight layer: what feeds it, its sigma_w2 / sigma_b2, and the predicted second
+    moment of its input and output pre-activations; None where the chain theory does not
+    reach."""
+
+    name: str
+    kind: str
+    source: str
+    activation: str
+    sigma_w2: float
+    sigma_w2_backward: float
+    sigma_b2: float
+    q_in: float | None
+    q_out: float | None
+    grad_ratio: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _layer_sigmas(info: LayerInfo) -> tuple[float, float, float] | None:
+    m = info.module
+    weight = getattr(m, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
+        return None
+    f = weight_fans(info).of(tuple(weight.shape))
+    var_w = float(weight.detach().double().pow(2).mean())  # second moment: mean may be nonzero
+    bias = getattr(m, "bias", None)
+    sb2 = float(bias.detach().double().pow(2).mean()) if isinstance(bias, torch.Tensor) else 0.0
+    return f.fan_in * var_w, f.fan_out * var_w, sb2
+
+
+def predict(
+    model: nn.Module,
+    scheme: str | Policy = "auto",
+    *,
+    q0: float = 1.0,
+    seed: int = 0,
+    example_inputs: Any = None,
+    graph: LayerGraph | None = None,
+) -> list[LayerPrediction]:
+    """Predicted per-layer forward second moments and backward gradient ratios of
+    ``model`` initialized with ``scheme`` (the model itself is not changed).
+
+    ``q0`` is the second moment of the model's input (1 for standardized data).
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
+    ...                           torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    >>> [round(p.q_out, 3) for p in predict(net, "he")][:2]   # He with ReLU: q = 2 q_in / 2
+    [2.0, 2.0]
+    """
+    clone = copy.deepcopy(model)
+    # The graph gives structure (names, what feeds what); weights are read from the copy.
+    graph = graph if graph is not None else layer_graph(clone, example_inputs)
+    initialize(clone, scheme, seed=seed, graph=graph)
+    modules = dict(clone.named_modules())
+    out: list[LayerPrediction] = []
+    q_last: float | None = None
+    for info in sorted((i for i in graph if i.order >= 0), key=lambda i: i.order):
+        if info.kind == "norm":
+            q_last = 1.0  # what flows on from a normalization (gamma = 1, beta = 0)
+            continue
+        info = LayerInfo(**{**info.__dict__, "module": modules[info.name]})
+        sig = _layer_sigmas(info)
+        if sig is None:
+            q_last = None
+            continue
+        sw2, sw2_back, sb2 = sig
+        act = info.input_activation if info.input_activation is not None else activation(
+            "identity")
+        if info.input_source == "input":
+            q_in: float | None = q0
+        elif info.input_source == "norm":
+            q_in = 1.0  # normalized, gamma = 1 and beta = 0 as initialized
+        elif info.input_source in ("activation", "gate", "layer"):
+            q_in = q_last
+        else:
+            q_in = None  # residual sums, attention, unknown ops: beyond the chain theory
+        q_out = None if q_in is None else sw2 * _moment(act, q_in) + sb2
+        out.append(LayerPrediction(info.name, info.kind, info.input_source, act.name, sw2,
+                                   sw2_back, sb2, q_in, q_out))
+        q_last = q_out
+    return _with_gradients(out, graph)
+
+
+def _with_gradients(layers: list[LayerPrediction], graph: LayerGraph) -> list[LayerPrediction]:
+    """Backward: Var[dL/dh_l] = sigma_w2_back(l+1) E[phi'(h_l)^2] Var[dL/dh_(l+1)], from
+    the last layer down, along the chain."""
+    result = list(layers)
+    ratio: float | None = 1.0
+    for i in range(len(layers) - 1, -1, -1):
+        result[i] = LayerPrediction(**{**layers[i].__dict__, "grad_ratio": ratio})
+        if i == 0:
+            break
+        nxt, cur = layers[i], layers[i - 1]
+        if ratio is None or cur.q_out is None or nxt.source not in ("activation", "layer",
+                                                                     "gate"):
+            ratio = None
+            continue
+        act = activation("identity") if nxt.source == "layer" else _act_named(nxt.activation)
+        ratio = ratio * nxt.sigma_w2_backward * _moment(act, cur.q_out, derivative=True)
+    return result
+
+
+def _act_named(name: str) -> Any:
+    base, _, rest = name.partition("(")
+    return activation(base, float(rest[:-1]) if rest else None)
+
