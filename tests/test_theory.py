@@ -187,3 +187,45 @@ def test_predict_stops_where_the_chain_theory_stops():
     assert preds["h.0.c_proj"].q_in is not None            # gelu after c_fc: a chain
     assert preds["h.0.attn.c_proj"].q_in is None          # reads attention: not predicted
     assert preds["lm_head"].q_in == pytest.approx(1.0)     # after ln_f
+
+
+def test_gelu_with_bias_has_no_edge_of_chaos_and_says_why():
+    with pytest.raises(ValueError, match=r"gelu has no edge of chaos.*q\* disappears"):
+        theory.critical_sigma_w2("gelu", 0.05)
+
+
+def test_critical_initializer():
+    from scipy import stats
+
+    from initscope import init
+
+    w = init.critical_(torch.empty(400, 800), "tanh", 0.05, torch.Generator().manual_seed(0))
+    sw2 = theory.critical_sigma_w2("tanh", 0.05)
+    std = math.sqrt(sw2 / 800)
+    assert stats.kstest(w.ravel().numpy(), stats.norm(scale=std).cdf).pvalue > 1e-6
+    # a wide tanh network drawn this way sits at chi_1 = 1 (measured through a real layer)
+    _, _, chi = one_layer("tanh", sw2, 0.05, theory.q_star("tanh", sw2, 0.05), 0.5, seed=2)
+    assert chi == pytest.approx(1.0, rel=CHI_RTOL)
+    with pytest.raises(ValueError, match="critical_: gelu has no edge of chaos"):
+        init.critical_(torch.empty(4, 4), "gelu", 0.05)
+
+
+def test_phase_diagram_figure(tmp_path):
+    from initscope.report.plots import phase_diagram
+
+    out = tmp_path / "phase.png"
+    fig = phase_diagram("tanh", resolution=6, out=out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    assert "tanh" in fig.axes[0].get_title()
+
+
+def test_cli_theory(tmp_path, capsys):
+    from initscope.cli import main
+
+    out = tmp_path / "p.png"
+    assert main(["theory", "tanh", "--sigma-b2", "0.05", "--resolution", "5",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "critical sigma_w2 = 1.76" in text and "chaotic" in text and out.exists()
+    assert main(["theory", "gelu", "--sigma-b2", "0.05", "--out", str(out)]) == 2
+    assert "no edge of chaos" in capsys.readouterr().err

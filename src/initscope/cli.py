@@ -3,6 +3,7 @@
     initscope demo                 # signal propagation of the classic schemes, deep MLP
     initscope gain gelu            # forward, backward and torch gains of an activation
     initscope fans 32,64,3,3 --layout torch_conv_transpose
+    initscope theory gelu --sigma-b2 0.05   # critical point, depth scales, phase diagram
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
     g.add_argument("--param", type=float, default=None, help="slope / alpha / beta")
 
+    t = sub.add_parser("theory", help="mean-field critical point, depth scales, phase diagram")
+    t.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
+    t.add_argument("--param", type=float, default=None, help="slope / alpha / beta")
+    t.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance (default 0)")
+    t.add_argument("--out", default=None, help="phase diagram file (default phase_ACT.png)")
+    t.add_argument("--resolution", type=int, default=30)
+
     f = sub.add_parser("fans", help="fans of a weight shape")
     f.add_argument("shape", type=_ints, help="e.g. 64,32,3,3")
     f.add_argument("--layout", default="torch", choices=LAYOUTS)
@@ -82,6 +90,29 @@ def _gain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _theory(args: argparse.Namespace) -> int:
+    from .report.plots import phase_diagram
+    from .theory import meanfield as mf
+
+    act = resolve_activation(args.activation, args.param)
+    crit = mf.critical_sigma_w2(act, args.sigma_b2)
+    print(f"{act.name}: critical sigma_w2 = {crit:.6f} at sigma_b2 = {args.sigma_b2:g} "
+          f"(weights N(0, {crit:.4g} / fan_in) sit at the edge of chaos)")
+    print(f"{'sigma_w2':>10} {'q*':>10} {'chi_1':>8} {'xi_c':>10} {'depth ~6 xi_c':>14}  phase")
+    for factor in (0.8, 0.95, 1.0, 1.05, 1.25):
+        try:
+            d = mf.depth_scales(act, crit * factor, args.sigma_b2)
+        except ValueError:
+            print(f"{crit * factor:>10.4f}  (signal vanishes or explodes)")
+            continue
+        print(f"{crit * factor:>10.4f} {d.q_star:>10.4g} {d.chi1:>8.4f} {d.xi_c:>10.4g} "
+              f"{d.trainable_depth:>14.4g}  {d.phase}")
+    out = args.out or f"phase_{act.name.split('(')[0]}.png"
+    phase_diagram(act, resolution=args.resolution, out=out)
+    print(f"phase diagram written to {out}")
+    return 0
+
+
 def _fans(args: argparse.Namespace) -> int:
     print(fans(args.shape, layout=args.layout, groups=args.groups, splits=args.splits))
     return 0
@@ -89,7 +120,7 @@ def _fans(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"demo": _demo, "gain": _gain, "fans": _fans}[args.command]
+    handler = {"demo": _demo, "gain": _gain, "fans": _fans, "theory": _theory}[args.command]
     try:
         return handler(args)
     except (ValueError, TypeError) as e:

@@ -41,12 +41,13 @@ from ._core import schemes as _schemes
 from ._core.fans import FanLike, resolve_fans
 from ._core.gain import Criterion
 from ._core.scaling import Distribution, Mode, VarianceScaling
-from ._gain import GainLike, as_gain
+from ._gain import GainLike, as_gain, resolve_activation
 from ._gain import gain as _gain
 
 __all__ = [
     "calculate_gain",
     "constant_",
+    "critical_",
     "delta_orthogonal_",
     "dirac_",
     "eye_",
@@ -442,6 +443,37 @@ def torch_default_(
     """
     rule = _schemes.torch_default()
     return _scaled("torch_default_", tensor, rule, generator, fans)
+
+
+def critical_(
+    tensor: Tensor,
+    activation: GainLike = "tanh",
+    sigma_b2: float = 0.0,
+    generator: Generator | None = None,
+    *,
+    fans: FanLike = "torch",
+) -> Tensor:
+    """N(0, sigma_w2* / fan_in), sigma_w2* the critical weight variance of ``activation``
+    at bias variance ``sigma_b2``: chi_1 = 1, the edge of chaos, where signals neither
+    order nor become chaotic with depth (Schoenholz et al. 2017). Draw the layer's bias
+    from N(0, sigma_b2) to match, e.g. ``init.normal_(bias, 0, sigma_b2 ** 0.5)``.
+
+    >>> import torch
+    >>> w = critical_(torch.empty(512, 1024), "tanh", 0.05, torch.Generator().manual_seed(0))
+    >>> round(w.var().item() * 1024, 1)   # sigma_w2* = 1.76 for tanh at sigma_b2 = 0.05
+    1.8
+    """
+    from .theory.meanfield import critical_sigma_w2
+
+    fn = "critical_"
+    if isinstance(activation, (int, float)):
+        raise TypeError(f"{fn}: activation must be a name, callable or module, not a number")
+    _s.check_number(fn, "sigma_b2", sigma_b2)
+    try:
+        sw2 = critical_sigma_w2(resolve_activation(activation), sigma_b2)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{fn}: {e}") from None
+    return _scaled(fn, tensor, VarianceScaling(sw2, "fan_in", "normal"), generator, fans)
 
 
 # --- orthogonal family ---------------------------------------------------------------

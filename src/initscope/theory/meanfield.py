@@ -71,9 +71,8 @@ def _check(sigma_w2: float, sigma_b2: float) -> None:
 
 def _moment(act: Activation, q: float, *, derivative: bool = False) -> float:
     """E[phi(sqrt(q) z)^2] (or of phi')."""
-    if q <= 0.0:
-        value = (act.derivative if derivative else act.fn)(np.zeros(1))[0]
-        return float(value * value)
+    # At q = 0 take the limit q -> 0+ (for ReLU E[phi'^2] stays 1/2, not phi'(0)^2 = 0).
+    q = max(q, 1e-24)
     f = act.derivative if derivative else act.fn
     return gaussian_expectation(lambda u: f(u) ** 2, act.breakpoints, std=math.sqrt(q),
                                 verify=not act.smooth_known)
@@ -105,8 +104,11 @@ def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     def excess(q: float) -> float:
         return sigma_w2 * _moment(act, q) + sigma_b2 - q
 
+    def noise(q: float) -> float:  # quadrature is exact to ~1e-11 relative
+        return 1e-9 * max(1.0, q)
+
     g0 = excess(q0)
-    if abs(g0) <= 1e-12 * max(1.0, q0):
+    if abs(g0) <= noise(q0):
         return q0
     from scipy.optimize import brentq  # lazy: scipy is heavy
 
@@ -114,13 +116,15 @@ def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
         grid = q0 * np.logspace(0.0, math.log10(Q_MAX / q0), 121)
     else:
         grid = q0 * np.logspace(0.0, math.log10(Q_MIN / q0), 121)
-    prev_q = q0
+    prev_q, prev_g = q0, g0
     for q in grid[1:]:
         g = excess(float(q))
-        if (g > 0) != (g0 > 0) or g == 0.0:
+        if (g < -noise(q)) if g0 > 0 else (g > noise(q)):  # a sign change beyond noise
+            if (prev_g > 0) == (g > 0):
+                return prev_q  # the root is within noise of the previous point
             lo, hi = sorted((prev_q, float(q)))
             return float(brentq(excess, lo, hi, xtol=1e-14 * max(1.0, lo), rtol=1e-13))
-        prev_q = float(q)
+        prev_q, prev_g = float(q), g
     return math.inf if g0 > 0 else 0.0
 
 
@@ -164,15 +168,17 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
 
     end = 1.0 if g0 > 0 else -1.0
     grid = np.linspace(c0, end, 41)
-    prev = c0
+    prev, prev_g = c0, g0
     for c in grid[1:]:
         g = excess(float(c))
-        if (g > 0) != (g0 > 0) or g == 0.0:
+        if g == 0.0:
+            return float(c)
+        if (g > 0) != (g0 > 0):
+            if (prev_g > 0) == (g > 0):
+                return prev
             lo, hi = sorted((prev, float(c)))
-            if g == 0.0 and c == end:
-                return end
             return float(brentq(excess, lo, hi, xtol=1e-13))
-        prev = float(c)
+        prev, prev_g = float(c), g
     return end
 
 
@@ -277,12 +283,23 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
     for _ in range(200):  # bisection on a log scale: chi_1 grows with sigma_w2
         m = math.sqrt(a * b)
         fm = excess(m)
-        if fm == 0 or b / a - 1.0 < tol:
+        if fm == 0:
             return m
+        if b / a - 1.0 < tol:
+            break
         if fm < 0:
             a = m
         else:
             b = m
+    below = chi1(act, a, sigma_b2)
+    if abs(below - 1.0) > 1e-6:
+        # chi_1 jumped over 1: the stable length fixed point vanished there (a saddle-node
+        # of the q-map, as for GELU and SiLU with a bias) and the signal explodes beyond.
+        raise ValueError(
+            f"{act.name} has no edge of chaos at sigma_b2={sigma_b2}: chi_1 rises only to "
+            f"{below:.4g} before the fixed point q* disappears at sigma_w2 = {math.sqrt(a * b):.6g}"
+            " (beyond it the signal explodes)"
+        )
     return math.sqrt(a * b)
 
 

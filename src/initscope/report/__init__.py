@@ -1,0 +1,1 @@
+"""Rendering: matplotlib figures (imported lazily, only here)."""

@@ -1,0 +1,73 @@
+"""Figures. matplotlib is imported inside each function (``import initscope`` must not
+pull it in), with the non-interactive Agg backend when no backend was chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._gain import ActivationLike, resolve_activation
+from ..theory import meanfield
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def phase_diagram(
+    activation: ActivationLike,
+    *,
+    sigma_w2: tuple[float, float] = (0.5, 4.0),
+    sigma_b2: tuple[float, float] = (0.0, 0.5),
+    resolution: int = 30,
+    out: str | Path | None = None,
+) -> Any:
+    """The order-to-chaos phase diagram of ``activation`` (Poole et al. 2016, Fig. 1;
+    Schoenholz et al. 2017, Fig. 1): log10 chi_1 over (sigma_w2, sigma_b2), blue ordered
+    (gradients vanish), red chaotic (they explode), with the critical line chi_1 = 1 and
+    the usual initializations marked. Returns the matplotlib Figure; saves it to ``out``.
+    """
+    if resolution < 3:
+        raise ValueError(f"resolution must be >= 3; got {resolution!r}")
+    act = resolve_activation(activation)
+    ws = np.linspace(sigma_w2[0], sigma_w2[1], resolution)
+    bs = np.linspace(sigma_b2[0], sigma_b2[1], resolution)
+    chi = np.empty((resolution, resolution))
+    for i, b in enumerate(bs):
+        for j, w in enumerate(ws):
+            x = meanfield.chi1(act, float(w), float(b))
+            chi[i, j] = np.log10(x) if 0 < x < np.inf else (np.nan if x == 0 else 3.0)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=110)
+    limit = np.nanmax(np.abs(chi)) if np.isfinite(chi).any() else 1.0
+    image = ax.imshow(chi, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit,
+                      vmax=limit, extent=(ws[0], ws[-1], bs[0], bs[-1]))
+    fig.colorbar(image, ax=ax, label=r"$\log_{10}\chi_1$")
+    ax.contour(ws, bs, chi, levels=[0.0], colors="k", linewidths=1.5)
+    try:
+        crit = meanfield.critical_sigma_w2(act, float(bs[0]))
+        ax.plot([crit], [bs[0]], "k*", markersize=10,
+                label=f"critical {crit:.3g} at sigma_b2={bs[0]:g}")
+    except ValueError:
+        pass  # no edge of chaos at the lowest bias variance (GELU, SiLU): nothing to mark
+    from .._core.gain import gain_of
+
+    g2 = gain_of(act) ** 2
+    if ws[0] <= g2 <= ws[-1]:
+        ax.axvline(g2, color="0.3", linestyle="--", linewidth=1, label="forward gain^2 (auto)")
+    ax.set_xlabel(r"$\sigma_w^2$ (weight variance x fan_in)")
+    ax.set_ylabel(r"$\sigma_b^2$")
+    ax.set_title(f"{act.name}: ordered (blue) / chaotic (red), edge of chaos (black)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out)
+    return fig
