@@ -77,7 +77,7 @@ def predict(
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
     ...                           torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    >>> [round(p.q_out, 3) for p in predict(net, "he")][:2]   # He with ReLU: q = 2 q_in / 2
+    >>> [round(p.q_out, 1) for p in predict(net, "he")][:2]   # He, ReLU: q_out = 2 q_in / 2
     [2.0, 2.0]
     """
     clone = copy.deepcopy(model)
