@@ -32,11 +32,13 @@ from ._gain import gain as gain
 from ._gain import resolve_activation as activation
 
 if TYPE_CHECKING:
+    from . import diagnostics as diagnostics
     from . import init as init
     from . import jax as jax
     from . import model as model
     from . import numpy as numpy
     from . import theory as theory
+    from .diagnostics import diagnose as diagnose
     from .model import InitReport as InitReport
     from .model import LayerGraph as LayerGraph
     from .model import LayerInfo as LayerInfo
@@ -58,6 +60,8 @@ __all__ = [
     "VarianceScaling",
     "activation",
     "activation_names",
+    "diagnose",
+    "diagnostics",
     "fans",
     "from_callable",
     "gain",
@@ -73,7 +77,7 @@ __all__ = [
     "variance_scaling",
 ]
 
-_LAZY = {"init", "numpy", "jax", "model", "theory"}
+_LAZY = {"init", "numpy", "jax", "model", "theory", "diagnostics"}
 # Names whose home imports torch: resolved on first access.
 _LAZY_ATTRS = {
     "initialize": "model",
@@ -82,6 +86,7 @@ _LAZY_ATTRS = {
     "LayerInfo": "model",
     "LayerGraph": "model",
     "lsuv": "model",
+    "diagnose": "diagnostics",
 }
 
 

@@ -88,3 +88,33 @@ def _elementwise(out: object, x: Array, label: str) -> Array:
             f"{type(out).__name__} {getattr(out, 'shape', '')} for input shape {x.shape}"
         )
     return out.detach().cpu().numpy().astype(np.float64)
+
+
+def torch_function(act: Activation) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The torch function of a registry activation (with its parameter), or None."""
+    import torch.nn.functional as F
+
+    base = act.name.split("(")[0]
+    p = act.param
+    table: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "identity": lambda x: x,
+        "relu": F.relu,
+        "leaky_relu": lambda x: F.leaky_relu(x, 0.01 if p is None else p),
+        "relu6": F.relu6,
+        "elu": lambda x: F.elu(x, 1.0 if p is None else p),
+        "selu": F.selu,
+        "celu": lambda x: F.celu(x, 1.0 if p is None else p),
+        "gelu": F.gelu,
+        "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+        "erf": torch.erf,
+        "silu": F.silu,
+        "mish": F.mish,
+        "softplus": lambda x: F.softplus(x, 1.0 if p is None else p),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "hardtanh": F.hardtanh,
+        "hardsigmoid": F.hardsigmoid,
+        "hardswish": F.hardswish,
+        "softsign": F.softsign,
+    }
+    return table.get(base)

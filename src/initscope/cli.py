@@ -4,6 +4,7 @@
     initscope gain gelu            # forward, backward and torch gains of an activation
     initscope fans 32,64,3,3 --layout torch_conv_transpose
     initscope theory gelu --sigma-b2 0.05   # critical point, depth scales, phase diagram
+    initscope diagnose [module:callable --input-shape 3,32,32]   # exit 1 if problems
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ._core.activations import activation_names
 from ._core.fans import LAYOUTS, fans
@@ -43,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gain", help="gains of an activation under each criterion")
     g.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
     g.add_argument("--param", type=float, default=None, help="slope / alpha / beta")
+
+    dg = sub.add_parser("diagnose", help="per-layer signal propagation and verdicts")
+    dg.add_argument("target", nargs="?", default=None,
+                    help="module:callable building the model (default: Glorot & Bengio's "
+                         "5 x 1000 tanh network under their standard and normalized init)")
+    dg.add_argument("--input-shape", type=_ints, default=None, help="e.g. 3,32,32")
+    dg.add_argument("--batch", type=int, default=64)
+    dg.add_argument("--scheme", default=None, help="initialize with this scheme first")
+    dg.add_argument("--seed", type=int, default=0)
+    dg.add_argument("--json", metavar="PATH", help="also write statistics and verdicts")
 
     t = sub.add_parser("theory", help="mean-field critical point, depth scales, phase diagram")
     t.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
@@ -90,6 +102,62 @@ def _gain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(target: str) -> Any:
+    import importlib
+
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ValueError(
+            f"target must be module:callable, e.g. my_pkg.models:build; got {target!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import {module_name!r} for target {target!r}: {e}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ValueError(f"{target!r}: {module_name} has no callable {attr!r}")
+    return factory()
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    import torch
+
+    from .diagnostics import diagnose
+    from .model import initialize
+
+    gen = torch.Generator().manual_seed(args.seed)
+    if args.target is None:
+        # Glorot & Bengio 2010: 5 hidden layers of 1000 tanh units on 32 x 32 images.
+        runs = []
+        for scheme, label in (("glorot_standard", "standard"), ("xavier", "normalized")):
+            layers: list[torch.nn.Module] = []
+            for i in range(5):
+                layers += [torch.nn.Linear(1024 if i == 0 else 1000, 1000), torch.nn.Tanh()]
+            net = torch.nn.Sequential(*layers, torch.nn.Linear(1000, 9))
+            runs.append((f"Glorot & Bengio 5 x 1000 tanh, {label} init ({scheme})", net, scheme,
+                         (args.batch, 1024)))
+    else:
+        if args.input_shape is None:
+            raise ValueError("give --input-shape for a model target (e.g. 3,32,32)")
+        runs = [(args.target, _build(args.target), args.scheme,
+                 (args.batch, *args.input_shape))]
+    problems, payload = False, []
+    for title, model, scheme, shape in runs:
+        if scheme:
+            initialize(model, scheme, seed=args.seed)
+        x = torch.randn(shape, generator=gen)
+        d = diagnose(model, x, seed=args.seed)
+        print(f"== {title}\n{d}\n")
+        problems |= not d.healthy
+        payload.append({"model": title, "layers": d.to_records(),
+                        "verdicts": [v.__dict__ for v in d.verdicts]})
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1, default=str)
+    return 1 if problems else 0
+
+
 def _theory(args: argparse.Namespace) -> int:
     from .report.plots import phase_diagram
     from .theory import meanfield as mf
@@ -120,7 +188,8 @@ def _fans(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"demo": _demo, "gain": _gain, "fans": _fans, "theory": _theory}[args.command]
+    handler = {"demo": _demo, "gain": _gain, "fans": _fans, "theory": _theory,
+               "diagnose": _diagnose}[args.command]
     try:
         return handler(args)
     except (ValueError, TypeError) as e:

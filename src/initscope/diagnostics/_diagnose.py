@@ -1,0 +1,241 @@
+"""diagnose(): one forward and one backward pass, per-layer statistics streamed by hooks.
+
+For every layer of the layer graph (weight layers and normalizations) it records, from
+hooks on that layer only (no activation tensor is kept, so memory stays O(layers)):
+the mean and second moment of its output (the pre-activation), of the nonlinearity
+applied to it when the graph knows which (the activation), the fraction of saturated
+(tanh, sigmoid) or dead (ReLU) units, the fraction of units that are identical copies of
+another, the effective rank of the activations, the variance of the gradient of the loss
+with respect to the pre-activation and to the weight, the gain the weights carry
+(sqrt(fan_in Var[W])) and the gain "auto" would give. Then :mod:`.verdicts` reads them.
+
+Everything temporary is undone: hooks removed, parameters' ``.grad`` restored, the
+model's mode untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_leaves
+
+from .._torch_activation import torch_function
+from ..model.graph import LayerGraph, LayerInfo, layer_graph
+from ..model.policies import input_gain, weight_fans
+from . import _stats
+from .verdicts import Verdict, judge
+
+#: |tanh| above, or sigmoid outside [SAT_LOW, SAT_HIGH], counts as saturated
+#: (Glorot & Bengio 2010 sec. 3.1 look at the same regions).
+SAT_LOW, SAT_HIGH = 0.01, 0.99
+
+
+@dataclass
+class LayerStats:
+    """The statistics of one layer (see the module docstring); None where undefined."""
+
+    name: str
+    kind: str
+    activation: str | None
+    pre_mean: float = math.nan
+    pre_second_moment: float = math.nan
+    act_mean: float = math.nan
+    act_second_moment: float = math.nan
+    saturated: float | None = None
+    dead: float | None = None
+    identical_units: float = math.nan
+    effective_rank: float = math.nan
+    units: int = 0
+    max_rank: int = 0
+    grad_pre_var: float = math.nan
+    grad_weight_var: float = math.nan
+    gain_used: float | None = None
+    gain_auto: float | None = None
+    is_output: bool = False
+
+
+@dataclass
+class Diagnosis:
+    """Per-layer statistics (``layers``, in execution order) and ``verdicts``."""
+
+    layers: list[LayerStats]
+    verdicts: list[Verdict]
+    graph: LayerGraph = field(repr=False)
+    loss: float = math.nan
+
+    @property
+    def healthy(self) -> bool:
+        return not self.verdicts
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [dict(s.__dict__) for s in self.layers]
+
+    @property
+    def table(self) -> Any:
+        """The statistics as a pandas DataFrame, one row per layer."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError("Diagnosis.table needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.to_records())
+
+    def __str__(self) -> str:
+        head = f"{'layer':<28} {'act E[x^2]':>11} {'grad var':>10} {'sat':>5} {'dead':>5} " \
+               f"{'ident':>5} {'rank':>6} {'gain':>6} {'auto':>6}"
+        lines = [head]
+        for s in self.layers:
+            lines.append(
+                f"{s.name[:28]:<28} {s.act_second_moment:>11.3g} {s.grad_pre_var:>10.3g} "
+                f"{_pct(s.saturated):>5} {_pct(s.dead):>5} {_pct(s.identical_units):>5} "
+                f"{s.effective_rank:>6.3g} {_num(s.gain_used):>6} {_num(s.gain_auto):>6}"
+            )
+        lines.append("")
+        lines += [str(v) for v in self.verdicts] or ["healthy: no problem found"]
+        return "\n".join(lines)
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None or math.isnan(v) else f"{v:.0%}"
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.3g}"
+
+
+def _channel_dim(info: LayerInfo, t: torch.Tensor) -> int:
+    if info.kind in ("conv", "conv_transpose") or (
+        info.kind == "norm" and isinstance(info.module, nn.modules.batchnorm._NormBase)
+    ) or isinstance(info.module, nn.GroupNorm):
+        return 1 if t.dim() > 1 else 0
+    return t.dim() - 1
+
+
+def _default_loss(output: Any, target: Any, generator: torch.Generator) -> torch.Tensor:
+    tensors = [t for t in tree_leaves(output) if isinstance(t, torch.Tensor)
+               and t.is_floating_point()]
+    if not tensors:
+        raise ValueError("diagnose: the model returned no floating-point tensor to take a loss of")
+    if target is not None:
+        out = tensors[0]
+        if not target.is_floating_point() and out.dim() >= 2:
+            return nn.functional.cross_entropy(out, target)
+        return nn.functional.mse_loss(out, target.to(out.dtype))
+    # sum of squares of a fixed random projection: dL/d output ~ N(0, 1) entrywise
+    total = torch.zeros(())
+    for t in tensors:
+        r = torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)
+        total = total + (t * r).sum()
+    return total
+
+
+def diagnose(
+    model: nn.Module,
+    inputs: Any,
+    target: torch.Tensor | None = None,
+    *,
+    loss_fn: Any = None,
+    example_inputs: Any = None,
+    seed: int = 0,
+) -> Diagnosis:
+    """Measure signal propagation through ``model`` on ``inputs`` and say what is wrong.
+
+    Args:
+        model: any ``nn.Module``.
+        inputs: a tensor or a tuple of positional inputs.
+        target: if given, the loss is cross-entropy (integer targets) or mean squared
+            error; otherwise the sum of the outputs times a fixed random projection.
+        loss_fn: ``loss_fn(output, target) -> scalar`` instead of the default.
+        example_inputs: for the layer graph if torch.fx cannot trace (default: inputs).
+        seed: seed of the random projection and of the unit subsample for symmetry.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    >>> _ = torch.nn.init.zeros_(net[0].weight)
+    >>> d = diagnose(net, torch.randn(64, 32))
+    >>> [v.kind for v in d.verdicts]
+    ['symmetry']
+    """
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    graph = layer_graph(model, example_inputs if example_inputs is not None else args)
+    gen = torch.Generator().manual_seed(seed)
+    layers = [i for i in sorted(graph, key=lambda i: i.order) if i.order >= 0
+              and i.kind != "embedding"]
+    stats = {i.name: _static(i) for i in layers}
+    params = list(model.parameters())
+    saved_grads = [p.grad for p in params]
+    handles = []
+
+    def forward_hook(info: LayerInfo) -> Any:
+        done: list[bool] = []
+
+        def hook(module: nn.Module, hook_args: Any, output: Any) -> None:
+            if done:
+                return  # a module called twice is measured on its first call
+            done.append(True)
+            out = output[0] if isinstance(output, tuple) else output
+            if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+                return
+            _measure(stats[info.name], info, out, gen)
+            if out.requires_grad:
+                s = stats[info.name]
+
+                def grad_hook(g: torch.Tensor, s: LayerStats = s) -> None:
+                    s.grad_pre_var = float(g.detach().float().var())
+
+                out.register_hook(grad_hook)  # type: ignore[no-untyped-call]
+
+        return hook
+
+    try:
+        for info in layers:
+            handles.append(info.module.register_forward_hook(forward_hook(info)))
+        for p in params:
+            p.grad = None
+        with torch.enable_grad():
+            output = model(*args)
+            loss = loss_fn(output, target) if loss_fn is not None else _default_loss(
+                output, target, gen)
+            loss.backward()
+        for info in layers:
+            w = getattr(info.module, "weight", None)
+            if isinstance(w, torch.Tensor) and w.grad is not None:
+                stats[info.name].grad_weight_var = float(w.grad.detach().float().var())
+    finally:
+        for h in handles:
+            h.remove()
+        for p, g in zip(params, saved_grads, strict=True):
+            p.grad = g
+    ordered = [stats[i.name] for i in layers]
+    return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
+
+
+def _static(info: LayerInfo) -> LayerStats:
+    act = info.output_activation
+    s = LayerStats(info.name, info.kind, act.name if act is not None else None,
+                   is_output=info.output_consumer == "output")
+    w = getattr(info.module, "weight", None)
+    if isinstance(w, torch.Tensor) and w.dim() >= 2 and info.kind != "norm":
+        f = weight_fans(info).of(tuple(w.shape))
+        s.gain_used = math.sqrt(f.fan_in * float(w.detach().double().pow(2).mean()))
+        s.gain_auto = input_gain(info)
+    return s
+
+
+def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, gen: torch.Generator) -> None:
+    with torch.no_grad():
+        x = _stats.as_samples_by_units(out, _channel_dim(info, out))
+        s.pre_mean, s.pre_second_moment = float(x.mean()), _stats.second_moment(x)
+        fn = torch_function(info.output_activation) if info.output_activation else None
+        a = fn(x) if fn is not None else x
+        s.act_mean, s.act_second_moment = float(a.mean()), _stats.second_moment(a)
+        name = info.output_activation.name if info.output_activation else ""
+        s.saturated = _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH)
+        s.dead = _stats.dead_fraction(a, name)
+        s.identical_units = _stats.identical_fraction(a, gen)
+        s.effective_rank = _stats.effective_rank(a)
+        s.units = int(a.shape[1])
+        s.max_rank = min(s.units, min(a.shape[0], _stats.MAX_ROWS_RANK) - 1)

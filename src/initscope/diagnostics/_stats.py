@@ -1,0 +1,88 @@
+"""Per-layer statistics of one tensor, computed where it is produced (no tensor kept).
+
+A tensor of a layer is viewed as (samples, units): units are the last axis of a Linear
+or attention output and the channel axis of a convolution's; every other axis (batch,
+sequence, space) counts as samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+#: Units compared for symmetry (pairwise cosine): a random subsample keeps it O(1).
+MAX_UNITS_COMPARED = 256
+#: Rows used for the effective rank (an SVD of at most this many rows).
+MAX_ROWS_RANK = 1024
+#: Cosine similarity above which two units count as identical copies.
+IDENTICAL_COSINE = 0.999
+
+
+def as_samples_by_units(t: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    t = t.detach()
+    if t.dim() == 1:
+        return t.reshape(-1, 1).float()
+    return t.movedim(channel_dim, -1).reshape(-1, t.shape[channel_dim]).float()
+
+
+def second_moment(x: torch.Tensor) -> float:
+    return float(x.pow(2).mean())
+
+
+def saturated_fraction(act: torch.Tensor, name: str, low: float, high: float) -> float | None:
+    """Fraction of saturated values: |tanh| > high, sigmoid outside (low, high); None for
+    activations that do not saturate."""
+    base = name.split("(")[0]
+    if base in ("tanh", "hardtanh", "softsign", "erf"):
+        return float((act.abs() > high).float().mean())
+    if base in ("sigmoid", "hardsigmoid"):
+        return float(((act < low) | (act > high)).float().mean())
+    return None
+
+
+def dead_fraction(act: torch.Tensor, name: str) -> float | None:
+    """Fraction of units that are zero for the whole batch (ReLU-like only)."""
+    if name.split("(")[0] not in ("relu", "relu6"):
+        return None
+    return float((act.abs().amax(dim=0) == 0).float().mean())
+
+
+def identical_fraction(x: torch.Tensor, generator: torch.Generator) -> float:
+    """Fraction of (a subsample of) units that are an identical copy of another unit
+    across the samples: cosine > IDENTICAL_COSINE and equal norms (within 0.1%), or both
+    zero. (Parallel units of different sizes are a rank problem, not symmetry.)"""
+    units = x.shape[1]
+    if units < 2:
+        return 0.0
+    if units > MAX_UNITS_COMPARED:
+        idx = torch.randperm(units, generator=generator)[:MAX_UNITS_COMPARED]
+        x = x[:, idx]
+    x = x[: MAX_ROWS_RANK]
+    norms = x.norm(dim=0)
+    zero = norms == 0
+    unit = x / norms.clamp_min(1e-30)
+    cos = unit.T @ unit
+    cos.fill_diagonal_(-1.0)
+    bigger = torch.maximum(norms[:, None], norms[None, :])
+    equal_size = (norms[:, None] - norms[None, :]).abs() <= 1e-3 * bigger
+    same = ((cos > IDENTICAL_COSINE) & equal_size).any(dim=1)
+    if zero.sum() > 1:  # all-zero units are copies of each other
+        same |= zero
+    return float(same.float().mean())
+
+
+def effective_rank(x: torch.Tensor) -> float:
+    """exp(entropy of the normalized singular values) of the centered (samples, units)
+    matrix (Roy & Vetterli 2007), over at most MAX_ROWS_RANK samples."""
+    x = x[: MAX_ROWS_RANK]
+    x = x - x.mean(dim=0, keepdim=True)
+    if x.shape[0] < 2:
+        return 0.0
+    s = torch.linalg.svdvals(x.double())
+    total = float(s.sum())
+    if total == 0.0 or not math.isfinite(total):
+        return 0.0
+    p = s / total
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))

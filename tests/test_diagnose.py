@@ -1,0 +1,161 @@
+"""diagnose(): each verdict fires on the model built to have its fault and stays silent on
+a healthy one; statistics equal a brute-force computation; nothing is left behind."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import initscope
+from initscope import diagnose
+from tests.architectures import ConvNet, ResNet18, mlp
+
+X = torch.randn(256, 256, generator=torch.Generator().manual_seed(0))
+
+
+def _kinds(model: nn.Module, x: torch.Tensor = X) -> list[str]:
+    return [v.kind for v in diagnose(model, x).verdicts]
+
+
+def _init(model: nn.Module, scheme: str) -> nn.Module:
+    initscope.initialize(model, scheme, seed=0)
+    return model
+
+
+def test_healthy_he_relu_network_is_silent():
+    assert _kinds(_init(mlp(30, 256, nn.ReLU), "he")) == []
+
+
+def test_zeros_fire_symmetry():
+    kinds = _kinds(_init(mlp(10, 256, nn.Tanh), "zeros"))
+    assert kinds == ["symmetry"]
+
+
+def test_ones_fire_symmetry():
+    assert "symmetry" in _kinds(_init(mlp(10, 256, nn.Tanh), "ones"))
+
+
+def test_glorot_standard_tanh_30_layers_vanishes():
+    kinds = _kinds(_init(mlp(30, 256, nn.Tanh), "glorot_standard"))
+    assert "vanishing_gradients" in kinds and "vanishing_forward" in kinds
+
+
+def test_uniform_sigmoid_saturates():
+    d = diagnose(_init(mlp(10, 256, nn.Sigmoid), "uniform(-1,1)"), X)
+    assert [v.kind for v in d.verdicts] == ["saturation"]
+    assert "sigmoid" in d.verdicts[0].evidence
+
+
+def test_uniform_relu_explodes_and_xavier_relu_vanishes():
+    assert "exploding_forward" in _kinds(_init(mlp(10, 256, nn.ReLU), "uniform(-1,1)"))
+    assert "vanishing_forward" in _kinds(_init(mlp(30, 256, nn.ReLU), "glorot_standard"))
+
+
+def test_dead_relu_units():
+    model = _init(mlp(4, 256, nn.ReLU), "he")
+    with torch.no_grad():
+        model[2].bias.fill_(-100.0)
+    d = diagnose(model, X)
+    assert "dead_units" in [v.kind for v in d.verdicts]
+    assert d.layers[1].dead == 1.0
+
+
+def test_rank_collapse():
+    model = _init(mlp(5, 256, nn.Tanh), "auto")
+    with torch.no_grad():  # a rank-1 weight maps every input onto one direction
+        u, v = torch.randn(256, 1), torch.randn(1, 256)
+        model[4].weight.copy_(u @ v / 256)
+    assert "rank_collapse" in _kinds(model)
+
+
+def test_the_gain_hint_names_a_mismatched_layer():
+    d = diagnose(_init(mlp(30, 256, nn.Tanh), "glorot_standard"), X)
+    fix = next(v.fix for v in d.verdicts if v.kind == "vanishing_gradients")
+    assert "carry gain 0.5" in fix and "needs 1.59" in fix
+
+
+def test_statistics_equal_brute_force():
+    """Keep every activation of a small MLP, compute each statistic by hand."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 8))
+    x = torch.randn(64, 16)
+    d = diagnose(model, x, seed=3)
+    pre, acts = [], []
+    h = x
+    for layer in model:
+        h = layer(h)
+        if isinstance(layer, nn.Linear):
+            h.retain_grad()
+            pre.append(h)
+        else:
+            acts.append(h)
+    r = torch.randn(h.shape, generator=torch.Generator().manual_seed(3))
+    (h * r).sum().backward()
+    s0, s1, s2 = d.layers
+    assert s0.pre_second_moment == pytest.approx(pre[0].pow(2).mean().item(), rel=1e-5)
+    assert s0.act_second_moment == pytest.approx(acts[0].pow(2).mean().item(), rel=1e-5)
+    assert s0.saturated == pytest.approx((acts[0].abs() > 0.99).float().mean().item())
+    assert s1.dead == pytest.approx((acts[1].amax(0) == 0).float().mean().item())
+    for s, p in zip(d.layers, pre, strict=True):
+        assert s.grad_pre_var == pytest.approx(p.grad.var().item(), rel=1e-5)
+    assert s2.grad_weight_var == pytest.approx(model[4].weight.grad.var().item(), rel=1e-5)
+    gain = (16 * model[0].weight.pow(2).mean()).sqrt().item()
+    assert s0.gain_used == pytest.approx(gain, rel=1e-6)
+    svals = torch.linalg.svdvals((acts[0] - acts[0].mean(0)).double())
+    p_ = svals / svals.sum()
+    assert s0.effective_rank == pytest.approx(torch.exp(-(p_ * p_.log()).sum()).item(), rel=1e-6)
+
+
+def test_nothing_is_left_behind():
+    model = ConvNet()
+    model.eval()
+    x = torch.randn(2, 3, 16, 16)
+    model.head.weight.grad = torch.full_like(model.head.weight, 7.0)
+    d = diagnose(model, x)
+    assert not model.training
+    assert torch.all(model.head.weight.grad == 7.0) and model.stem.weight.grad is None
+    assert all(not m._forward_hooks for m in model.modules())
+    assert d.layers[0].name == "stem"
+
+
+def test_conv_units_are_channels_and_targets_give_cross_entropy():
+    model = ResNet18(num_classes=10)
+    d = diagnose(model, torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))
+    assert d.layers[0].name == "conv1" and d.layers[0].units == 64
+    assert 1.0 < d.loss < 5.0  # cross-entropy of 10 classes at init: about log 10
+    assert d.verdicts == []
+
+
+def test_report_outputs():
+    d = diagnose(_init(mlp(3, 32, nn.Tanh), "zeros"), torch.randn(16, 32))
+    assert "symmetry" in str(d) and "act E[x^2]" in str(d)
+    assert list(d.table["name"]) == ["0", "2", "4"]
+    assert not d.healthy
+
+
+def test_cli_default_is_glorot_and_bengio(tmp_path, capsys):
+    from initscope.cli import main
+
+    out = tmp_path / "d.json"
+    assert main(["diagnose", "--batch", "32", "--json", str(out)]) == 1  # problems found
+    text = capsys.readouterr().out
+    standard, normalized = text.split("== ")[1:]
+    assert "vanishing_gradients" in standard and "healthy" in normalized
+    import json
+
+    runs = json.loads(out.read_text())
+    assert len(runs) == 2 and len(runs[0]["layers"]) == 6
+
+
+def test_cli_target(capsys):
+    from initscope.cli import main
+
+    assert main(["diagnose", "tests.architectures:ConvNet", "--input-shape", "3,16,16",
+                 "--batch", "4", "--scheme", "auto"]) == 0
+    assert "healthy" in capsys.readouterr().out
+    assert main(["diagnose", "tests.architectures:Nope", "--input-shape", "3"]) == 2
+    assert "has no callable 'Nope'" in capsys.readouterr().err
+    assert main(["diagnose", "tests.architectures:ConvNet"]) == 2
+    assert "--input-shape" in capsys.readouterr().err
