@@ -154,7 +154,7 @@ def diagnose(
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
-    >>> _ = torch.nn.init.zeros_(net[0].weight)
+    >>> _ = torch.nn.init.zeros_(net[0].weight), torch.nn.init.zeros_(net[0].bias)
     >>> d = diagnose(net, torch.randn(64, 32))
     >>> [v.kind for v in d.verdicts]
     ['symmetry']
