@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
+from .._tabular import dataframe
 from .._torch_activation import torch_function
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import input_gain, weight_fans
@@ -77,11 +78,7 @@ class Diagnosis:
     @property
     def table(self) -> Any:
         """The statistics as a pandas DataFrame, one row per layer."""
-        try:
-            import pandas as pd
-        except ImportError as e:
-            raise ImportError("Diagnosis.table needs pandas: pip install pandas") from e
-        return pd.DataFrame(self.to_records())
+        return dataframe(self.to_records(), "Diagnosis.table")
 
     def __str__(self) -> str:
         head = f"{'layer':<28} {'act E[x^2]':>11} {'grad var':>10} {'sat':>5} {'dead':>5} " \

@@ -57,6 +57,18 @@ def _gain_hint(layers: list[LayerStats], backward: bool = False) -> str:
             f"feeding them needs {s.gain_auto:.3g}: initscope.initialize(model, 'auto')")
 
 
+def _trend(ratio: float, what: str, evidence: str, subject: str, fix: str) -> list[Verdict]:
+    """A vanishing or exploding verdict when ``ratio`` leaves [VANISH, EXPLODE]."""
+    if ratio < VANISH:
+        kind, reason = f"vanishing_{what}", f"Each layer shrinks {subject}; deep in the chain " \
+            "almost nothing is left."
+    elif ratio > EXPLODE:
+        kind, reason = f"exploding_{what}", f"Each layer amplifies {subject}."
+    else:
+        return []
+    return [Verdict(kind, evidence, reason, fix)]  # type: ignore[arg-type]
+
+
 def judge(layers: list[LayerStats]) -> list[Verdict]:
     """All verdicts that fire, in a fixed order (symmetry first: it explains the rest)."""
     out: list[Verdict] = []
@@ -93,37 +105,16 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
     # its width (the classes) is not the network's (Glorot & Bengio compare hidden layers).
     hidden = [s for s in weighted if not s.is_output] if len(weighted) > 3 else weighted
     first, last = hidden[0], hidden[-1]
-    fwd = last.act_second_moment / first.act_second_moment if first.act_second_moment else 0.0
     if len(hidden) >= 3 and not sym:
-        if fwd < VANISH:
-            out.append(Verdict(
-                "vanishing_forward",
-                f"the activations' second moment falls from {first.act_second_moment:.3g} "
-                f"({first.name}) to {last.act_second_moment:.3g} ({last.name}): x{fwd:.2g}",
-                "Each layer shrinks the signal, so deep layers see almost nothing.",
-                _gain_hint(layers),
-            ))
-        elif fwd > EXPLODE:
-            out.append(Verdict(
-                "exploding_forward",
-                f"the activations' second moment grows from {first.act_second_moment:.3g} "
-                f"({first.name}) to {last.act_second_moment:.3g} ({last.name}): x{fwd:.2g}",
-                "Each layer amplifies the signal.", _gain_hint(layers)))
-    gfirst, glast = first.grad_pre_var, last.grad_pre_var
-    if len(hidden) >= 3 and not sym and glast > 0 and not math.isnan(gfirst):
-        bwd = gfirst / glast
-        if bwd < VANISH:
-            out.append(Verdict(
-                "vanishing_gradients",
-                f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance",
-                "Gradients shrink on the way back, so the first layers barely learn.",
-                _gain_hint(layers, backward=True)))
-        elif bwd > EXPLODE:
-            out.append(Verdict(
-                "exploding_gradients",
-                f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance",
-                "Gradients grow on the way back; steps in the first layers blow up.",
-                _gain_hint(layers, backward=True)))
+        fwd = last.act_second_moment / first.act_second_moment if first.act_second_moment else 0.0
+        moments = (f"the activations' second moment goes from {first.act_second_moment:.3g} "
+                   f"({first.name}) to {last.act_second_moment:.3g} ({last.name}): x{fwd:.2g}")
+        out += _trend(fwd, "forward", moments, "the signal", _gain_hint(layers))
+        if last.grad_pre_var > 0 and not math.isnan(first.grad_pre_var):
+            bwd = first.grad_pre_var / last.grad_pre_var
+            grads = f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance"
+            out += _trend(bwd, "gradients", grads, "gradients on the way back",
+                          _gain_hint(layers, backward=True))
     collapsed = [s for s in weighted[1:] if s.max_rank >= 8
                  and s.effective_rank < RANK * s.max_rank and not math.isnan(s.effective_rank)]
     if collapsed and not sym:

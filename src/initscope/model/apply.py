@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._tabular import dataframe
 from .graph import LayerGraph, LayerInfo, layer_graph
 from .policies import ParamInit, Plan, Policy, normalize, policy, with_overrides
 from .recipes import RECIPES
@@ -86,12 +87,8 @@ class InitReport:
         return [dict(r.__dict__) for r in self.records]
 
     def to_dataframe(self) -> Any:
-        """The rows as a pandas DataFrame (pandas is imported here, and only here)."""
-        try:
-            import pandas as pd
-        except ImportError as e:
-            raise ImportError("InitReport.to_dataframe needs pandas: pip install pandas") from e
-        return pd.DataFrame(self.to_records())
+        """The rows as a pandas DataFrame (pandas is imported only here)."""
+        return dataframe(self.to_records(), "InitReport.to_dataframe")
 
     def __str__(self) -> str:
         head = ("parameter", "shape", "scheme", "fan_in", "gain", "target", "achieved", "input")

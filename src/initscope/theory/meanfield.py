@@ -37,22 +37,6 @@ from .._core.activations import Activation
 from .._core.quadrature import gaussian_expectation, gaussian_product_expectation
 from .._gain import ActivationLike, resolve_activation
 
-__all__ = [
-    "DepthScales",
-    "c_map",
-    "c_star",
-    "chi1",
-    "chi_c",
-    "critical_line",
-    "critical_sigma_w2",
-    "depth_scales",
-    "gradient_trajectory",
-    "jacobian_mean_squared_singular_value",
-    "q_map",
-    "q_star",
-    "variance_trajectory",
-]
-
 #: Below this q the pre-activations are taken to have collapsed to 0 (ordered phase with
 #: sigma_b2 = 0); above Q_MAX they have exploded.
 Q_MIN, Q_MAX = 1e-12, 1e12
