@@ -159,3 +159,25 @@ def test_cli_target(capsys):
     assert "has no callable 'Nope'" in capsys.readouterr().err
     assert main(["diagnose", "tests.architectures:ConvNet"]) == 2
     assert "--input-shape" in capsys.readouterr().err
+
+
+def test_theory_beside_measurement():
+    """The mean-field prediction for the model's own weights sits next to each measured
+    second moment; it agrees on a wide random network and is flagged where units are
+    correlated, which the theory assumes away."""
+    model = _init(mlp(6, 512, nn.Tanh), "xavier")
+    d = diagnose(model, torch.randn(256, 512, generator=torch.Generator().manual_seed(1)))
+    for s in d.layers:
+        assert s.pre_second_moment == pytest.approx(s.predicted_pre_second_moment, rel=0.05)
+        assert s.theory_note == ""
+    assert "theory" in str(d)
+    corr = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64))
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # rank 1 with same-sign rows: every unit moves together
+        u, v = torch.randn(64, 1, generator=g).abs(), torch.randn(1, 64, generator=g)
+        corr[0].weight.copy_(u @ v / 8)
+        corr[2].weight.fill_(1 / 8)  # adds the correlated units coherently
+        corr[0].bias.zero_()
+        corr[2].bias.zero_()
+    d = diagnose(corr, torch.randn(256, 64, generator=g))
+    assert d.layers[1].theory_note.startswith("measured")

@@ -57,6 +57,8 @@ class LayerStats:
     gain_used: float | None = None
     gain_auto: float | None = None
     is_output: bool = False
+    predicted_pre_second_moment: float | None = None
+    theory_note: str = ""
 
 
 @dataclass
@@ -81,12 +83,15 @@ class Diagnosis:
         return dataframe(self.to_records(), "Diagnosis.table")
 
     def __str__(self) -> str:
-        head = f"{'layer':<28} {'act E[x^2]':>11} {'grad var':>10} {'sat':>5} {'dead':>5} " \
-               f"{'ident':>5} {'rank':>6} {'gain':>6} {'auto':>6}"
+        head = f"{'layer':<28} {'pre E[x^2]':>10} {'theory':>9} {'act E[x^2]':>11} " \
+               f"{'grad var':>10} {'sat':>5} {'dead':>5} {'ident':>5} {'rank':>6} " \
+               f"{'gain':>6} {'auto':>6}"
         lines = [head]
         for s in self.layers:
             lines.append(
-                f"{s.name[:28]:<28} {s.act_second_moment:>11.3g} {s.grad_pre_var:>10.3g} "
+                f"{s.name[:28]:<28} {s.pre_second_moment:>10.3g} "
+                f"{_num(s.predicted_pre_second_moment):>9} {s.act_second_moment:>11.3g} "
+                f"{s.grad_pre_var:>10.3g} "
                 f"{_pct(s.saturated):>5} {_pct(s.dead):>5} {_pct(s.identical_units):>5} "
                 f"{s.effective_rank:>6.3g} {_num(s.gain_used):>6} {_num(s.gain_auto):>6}"
             )
@@ -207,7 +212,34 @@ def diagnose(
         for p, g in zip(params, saved_grads, strict=True):
             p.grad = g
     ordered = [stats[i.name] for i in layers]
+    _beside_theory(model, graph, args, stats)
     return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
+
+
+#: Measured / predicted second moment outside [1 / THEORY_OFF, THEORY_OFF] is flagged.
+THEORY_OFF = 1.5
+
+
+def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
+                   stats: dict[str, LayerStats]) -> None:
+    """Put the mean-field prediction for the model's current weights next to each
+    measured pre-activation second moment, and say where they part."""
+    from ..theory._predict import predict
+
+    first = next((t for t in tree_leaves(args) if isinstance(t, torch.Tensor)
+                  and t.is_floating_point()), None)
+    if first is None:
+        return  # token inputs: the chain theory's input length is undefined
+    q0 = float(first.detach().float().pow(2).mean())
+    for p in predict(model, None, q0=q0, graph=graph):
+        s = stats.get(p.name)
+        if s is None or p.q_out is None:
+            continue
+        s.predicted_pre_second_moment = p.q_out
+        ratio = s.pre_second_moment / p.q_out if p.q_out > 0 else math.inf
+        if not 1 / THEORY_OFF <= ratio <= THEORY_OFF:
+            s.theory_note = (f"measured {ratio:.3g}x the mean-field prediction: finite width, "
+                             "non-Gaussian inputs or correlated units")
 
 
 def _static(info: LayerInfo) -> LayerStats:

@@ -62,7 +62,7 @@ def _layer_sigmas(info: LayerInfo) -> tuple[float, float, float] | None:
 
 def predict(
     model: nn.Module,
-    scheme: str | Policy = "auto",
+    scheme: str | Policy | None = "auto",
     *,
     q0: float = 1.0,
     seed: int = 0,
@@ -70,7 +70,8 @@ def predict(
     graph: LayerGraph | None = None,
 ) -> list[LayerPrediction]:
     """Predicted per-layer forward second moments and backward gradient ratios of
-    ``model`` initialized with ``scheme`` (the model itself is not changed).
+    ``model`` initialized with ``scheme`` (on a copy: the model itself is not changed);
+    ``scheme=None`` predicts for the weights the model has now.
 
     ``q0`` is the second moment of the model's input (1 for standardized data).
 
@@ -80,10 +81,11 @@ def predict(
     >>> [round(p.q_out, 1) for p in predict(net, "he")][:2]   # He, ReLU: q_out = 2 q_in / 2
     [2.0, 2.0]
     """
-    clone = copy.deepcopy(model)
+    clone = copy.deepcopy(model) if scheme is not None else model
     # The graph gives structure (names, what feeds what); weights are read from the copy.
     graph = graph if graph is not None else layer_graph(clone, example_inputs)
-    initialize(clone, scheme, seed=seed, graph=graph)
+    if scheme is not None:
+        initialize(clone, scheme, seed=seed, graph=graph)
     modules = dict(clone.named_modules())
     out: list[LayerPrediction] = []
     q_last: float | None = None
