@@ -229,3 +229,19 @@ def test_cli_theory(tmp_path, capsys):
     assert "critical sigma_w2 = 1.76" in text and "chaotic" in text and out.exists()
     assert main(["theory", "gelu", "--sigma-b2", "0.05", "--out", str(out)]) == 2
     assert "no edge of chaos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "gelu", "erf", "hardtanh"])
+def test_chi1_grid_equals_the_pointwise_function(name):
+    ws, bs = np.linspace(0.5, 4.0, 9), np.linspace(0.0, 0.5, 5)
+    grid = theory.chi1_grid(name, ws, bs)
+    assert grid.shape == (5, 9)
+    for i, b in enumerate(bs):
+        for j, w in enumerate(ws):
+            expected = theory.chi1(name, float(w), float(b))
+            if math.isinf(expected):
+                assert math.isinf(grid[i, j])
+            else:
+                assert grid[i, j] == pytest.approx(expected, rel=1e-3), (w, b)
+    with pytest.raises(ValueError, match="sigma_w2s must be > 0"):
+        theory.chi1_grid(name, [0.0], [0.0])

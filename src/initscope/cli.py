@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--param", type=float, default=None, help="slope / alpha / beta")
     t.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance (default 0)")
     t.add_argument("--out", default=None, help="phase diagram file (default phase_ACT.png)")
-    t.add_argument("--resolution", type=int, default=30)
+    t.add_argument("--resolution", type=int, default=100)
 
     f = sub.add_parser("fans", help="fans of a weight shape")
     f.add_argument("shape", type=_ints, help="e.g. 64,32,3,3")

@@ -27,7 +27,7 @@ def phase_diagram(
     *,
     sigma_w2: tuple[float, float] = (0.5, 4.0),
     sigma_b2: tuple[float, float] = (0.0, 0.5),
-    resolution: int = 30,
+    resolution: int = 100,
     out: str | Path | None = None,
 ) -> Any:
     """The order-to-chaos phase diagram of ``activation`` (Poole et al. 2016, Fig. 1;
@@ -40,11 +40,9 @@ def phase_diagram(
     act = resolve_activation(activation)
     ws = np.linspace(sigma_w2[0], sigma_w2[1], resolution)
     bs = np.linspace(sigma_b2[0], sigma_b2[1], resolution)
-    chi = np.empty((resolution, resolution))
-    for i, b in enumerate(bs):
-        for j, w in enumerate(ws):
-            x = meanfield.chi1(act, float(w), float(b))
-            chi[i, j] = np.log10(x) if 0 < x < np.inf else (np.nan if x == 0 else 3.0)
+    raw = meanfield.chi1_grid(act, ws, bs)
+    with np.errstate(divide="ignore"):
+        chi = np.where(np.isinf(raw), 3.0, np.log10(np.where(raw > 0, raw, np.nan)))
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=110)
     limit = np.nanmax(np.abs(chi)) if np.isfinite(chi).any() else 1.0

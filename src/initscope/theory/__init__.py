@@ -4,6 +4,7 @@ from .meanfield import DepthScales as DepthScales
 from .meanfield import c_map as c_map
 from .meanfield import c_star as c_star
 from .meanfield import chi1 as chi1
+from .meanfield import chi1_grid as chi1_grid
 from .meanfield import chi_c as chi_c
 from .meanfield import critical_line as critical_line
 from .meanfield import critical_sigma_w2 as critical_sigma_w2
@@ -19,6 +20,7 @@ __all__ = [
     "c_map",
     "c_star",
     "chi1",
+    "chi1_grid",
     "chi_c",
     "critical_line",
     "critical_sigma_w2",
