@@ -181,3 +181,31 @@ def test_theory_beside_measurement():
         corr[2].bias.zero_()
     d = diagnose(corr, torch.randn(256, 64, generator=g))
     assert d.layers[1].theory_note.startswith("measured")
+
+
+def test_histograms_count_every_value():
+    d = diagnose(_init(mlp(3, 64, nn.Tanh), "xavier"), torch.randn(128, 64))
+    for s in d.layers:
+        counts, lo, hi = s.act_hist
+        assert sum(counts) == 128 * 64 and (lo, hi) == (-1.0, 1.0)
+        gcounts, glo, ghi = s.grad_hist
+        assert sum(gcounts) == 128 * 64 and glo == -ghi
+
+
+def test_compare_and_figures(tmp_path):
+    from initscope import compare
+    from initscope.report.plots import diagnosis_figure
+
+    c = compare(lambda: mlp(10, 128, nn.Tanh), torch.randn(128, 128),
+                ["zeros", "glorot_standard", "xavier"])
+    verdicts = {s: [v.kind for v in d.verdicts] for s, d in c.diagnoses.items()}
+    assert verdicts["zeros"] == ["symmetry"] and verdicts["xavier"] == []
+    assert "vanishing_forward" in verdicts["glorot_standard"]
+    table = c.table
+    assert len(table) == 3 * 10 and set(table["scheme"]) == {"zeros", "glorot_standard",
+                                                              "xavier"}
+    for fig_path, make in ((tmp_path / "c.png", lambda p: c.plot(p)),
+                           (tmp_path / "d.png",
+                            lambda p: diagnosis_figure(c.diagnoses["xavier"], out=p))):
+        make(fig_path)
+        assert fig_path.read_bytes()[:4] == b"\x89PNG" and fig_path.stat().st_size > 20_000

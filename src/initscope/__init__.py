@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from . import model as model
     from . import numpy as numpy
     from . import theory as theory
+    from .diagnostics import compare as compare
     from .diagnostics import diagnose as diagnose
     from .model import InitReport as InitReport
     from .model import LayerGraph as LayerGraph
@@ -60,6 +61,7 @@ __all__ = [
     "VarianceScaling",
     "activation",
     "activation_names",
+    "compare",
     "diagnose",
     "diagnostics",
     "fans",
@@ -87,6 +89,7 @@ _LAZY_ATTRS = {
     "LayerGraph": "model",
     "lsuv": "model",
     "diagnose": "diagnostics",
+    "compare": "diagnostics",
 }
 
 

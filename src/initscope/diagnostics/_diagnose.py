@@ -59,6 +59,8 @@ class LayerStats:
     is_output: bool = False
     predicted_pre_second_moment: float | None = None
     theory_note: str = ""
+    act_hist: tuple[list[float], float, float] | None = field(default=None, repr=False)
+    grad_hist: tuple[list[float], float, float] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -75,7 +77,9 @@ class Diagnosis:
         return not self.verdicts
 
     def to_records(self) -> list[dict[str, Any]]:
-        return [dict(s.__dict__) for s in self.layers]
+        """Tidy rows, one per layer (histograms left out: see ``layers``)."""
+        skip = ("act_hist", "grad_hist")
+        return [{k: v for k, v in s.__dict__.items() if k not in skip} for s in self.layers]
 
     @property
     def table(self) -> Any:
@@ -187,6 +191,7 @@ def diagnose(
 
                 def grad_hook(g: torch.Tensor, s: LayerStats = s) -> None:
                     s.grad_pre_var = float(g.detach().float().var())
+                    s.grad_hist = _stats.histogram(g.detach())
 
                 out.register_hook(grad_hook)  # type: ignore[no-untyped-call]
 
@@ -268,3 +273,4 @@ def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, gen: torch.Gener
         s.effective_rank = _stats.effective_rank(a)
         s.units = int(a.shape[1])
         s.max_rank = min(s.units, min(a.shape[0], _stats.MAX_ROWS_RANK) - 1)
+        s.act_hist = _stats.histogram(a, name)

@@ -86,3 +86,21 @@ def effective_rank(x: torch.Tensor) -> float:
     p = s / total
     p = p[p > 0]
     return float(torch.exp(-(p * p.log()).sum()))
+
+
+#: Bins of the per-layer histograms (Glorot & Bengio 2010, Figs. 6-7).
+HIST_BINS = 60
+_BOUNDED = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+            "erf": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
+
+
+def histogram(x: torch.Tensor, name: str = "") -> tuple[list[float], float, float]:
+    """Counts over HIST_BINS equal bins: the activation's range when it is bounded,
+    else +-4 root-mean-square around 0."""
+    lo_hi = _BOUNDED.get(name.split("(")[0])
+    if lo_hi is None:
+        r = 4.0 * math.sqrt(float(x.pow(2).mean())) or 1.0
+        lo_hi = (-r, r)
+    lo, hi = lo_hi
+    counts = torch.histc(x.float().clamp(lo, hi), bins=HIST_BINS, min=lo, max=hi)
+    return counts.tolist(), lo, hi

@@ -69,3 +69,60 @@ def phase_diagram(
     if out is not None:
         fig.savefig(out)
     return fig
+
+
+def _hist_lines(ax: Any, layers: list[Any], attr: str, title: str, xlabel: str) -> None:
+    cmap = _pyplot().get_cmap("viridis")
+    shown = [s for s in layers if getattr(s, attr) is not None]
+    for i, s in enumerate(shown):
+        counts, lo, hi = getattr(s, attr)
+        c = np.asarray(counts)
+        centres = lo + (np.arange(len(c)) + 0.5) * (hi - lo) / len(c)
+        density = c / ((c.sum() or 1.0) * (hi - lo) / len(c))  # bins differ per layer
+        ax.plot(centres, density, color=cmap(i / max(1, len(shown) - 1)),
+                label=f"{s.name}", linewidth=1.2)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    if len(shown) <= 12:
+        ax.legend(fontsize=7, title="layer", title_fontsize=7)
+
+
+def diagnosis_figure(diagnosis: Any, *, title: str = "", out: str | Path | None = None) -> Any:
+    """Glorot & Bengio 2010, Figs. 6-7 for one model at initialization: the distribution
+    of each layer's activations and of the gradients back-propagated to its
+    pre-activations, one line per layer (dark: first, light: last)."""
+    plt = _pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
+    weighted = [s for s in diagnosis.layers if s.kind != "norm"]
+    _hist_lines(a1, weighted, "act_hist", "activation values", "value")
+    _hist_lines(a2, weighted, "grad_hist", "back-propagated gradients", "dL / d pre-activation")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out)
+    return fig
+
+
+def comparison_figure(comparison: Any, *, out: str | Path | None = None) -> Any:
+    """Activation second moment and gradient variance by depth, one line per scheme."""
+    plt = _pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
+    for scheme, d in comparison.diagnoses.items():
+        layers = [s for s in d.layers if s.kind != "norm"]
+        depth = np.arange(1, len(layers) + 1)
+        act = np.array([s.act_second_moment for s in layers], dtype=float)
+        grad = np.array([s.grad_pre_var for s in layers], dtype=float)
+        label = f"{scheme} ({', '.join(v.kind for v in d.verdicts) or 'healthy'})"
+        a1.semilogy(depth, np.where(act > 0, act, np.nan), marker="o", ms=3, label=label)
+        a2.semilogy(depth, np.where(grad > 0, grad, np.nan), marker="o", ms=3, label=scheme)
+    a1.set_title("activations: E[x^2] by layer", fontsize=10)
+    a2.set_title("gradients: Var[dL/d pre-activation] by layer", fontsize=10)
+    for ax in (a1, a2):
+        ax.set_xlabel("layer")
+    a1.legend(fontsize=7)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out)
+    return fig
