@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     dg.add_argument("--scheme", default=None, help="initialize with this scheme first")
     dg.add_argument("--seed", type=int, default=0)
     dg.add_argument("--json", metavar="PATH", help="also write statistics and verdicts")
+    dg.add_argument("--out", metavar="PATH", help="also write a self-contained HTML report "
+                    "(the default run writes PATH's stem + -standard / -normalized)")
 
     t = sub.add_parser("theory", help="mean-field critical point, depth scales, phase diagram")
     t.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
@@ -136,19 +138,27 @@ def _diagnose(args: argparse.Namespace) -> int:
                 layers += [torch.nn.Linear(1024 if i == 0 else 1000, 1000), torch.nn.Tanh()]
             net = torch.nn.Sequential(*layers, torch.nn.Linear(1000, 9))
             runs.append((f"Glorot & Bengio 5 x 1000 tanh, {label} init ({scheme})", net, scheme,
-                         (args.batch, 1024)))
+                         (args.batch, 1024), label))
     else:
         if args.input_shape is None:
             raise ValueError("give --input-shape for a model target (e.g. 3,32,32)")
         runs = [(args.target, _build(args.target), args.scheme,
-                 (args.batch, *args.input_shape))]
+                 (args.batch, *args.input_shape), "")]
     problems, payload = False, []
-    for title, model, scheme, shape in runs:
+    for title, model, scheme, shape, label in runs:
         if scheme:
             initialize(model, scheme, seed=args.seed)
         x = torch.randn(shape, generator=gen)
         d = diagnose(model, x, seed=args.seed)
         print(f"== {title}\n{d}\n")
+        if args.out:
+            from pathlib import Path
+
+            out = Path(args.out)
+            if label:
+                out = out.with_name(f"{out.stem}-{label}{out.suffix or '.html'}")
+            d.to_html(out, title=title)
+            print(f"report written to {out}")
         problems |= not d.healthy
         payload.append({"model": title, "layers": d.to_records(),
                         "verdicts": [v.__dict__ for v in d.verdicts]})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,6 +76,18 @@ class Diagnosis:
     @property
     def healthy(self) -> bool:
         return not self.verdicts
+
+    def to_html(self, path: str | Path, *, title: str = "initscope report") -> Path:
+        """One self-contained HTML file (figures embedded) that opens offline."""
+        from ..report.html import diagnosis_html
+
+        return diagnosis_html(self, path, title=title)
+
+    def plot(self, out: str | Path | None = None) -> Any:
+        """Glorot & Bengio's Figs. 6-7 for this model (``report.plots.diagnosis_figure``)."""
+        from ..report.plots import diagnosis_figure
+
+        return diagnosis_figure(self, out=out)
 
     def to_records(self) -> list[dict[str, Any]]:
         """Tidy rows, one per layer (histograms left out: see ``layers``)."""

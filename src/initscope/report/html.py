@@ -1,0 +1,103 @@
+"""One self-contained HTML file: statistics, verdicts and figures (PNG, base64-embedded),
+so the report opens offline, anywhere, with nothing beside it.
+
+The page checks itself on load: it writes into ``<body data-figures-ok=...>`` whether
+every embedded figure decoded (the browser test reads that).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1100px;color:#222;line-height:1.4}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em}td,th{padding:3px 8px;text-align:right;
+border-bottom:1px solid #ddd}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.verdict{border-left:4px solid #c0392b;padding:.4em .8em;margin:.6em 0;background:#fdf2f1}
+.healthy{border-left:4px solid #27ae60;padding:.4em .8em;background:#f0faf3}
+.note{color:#777;font-size:.85em}img{max-width:100%}
+"""
+
+_CHECK = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.every(function (i) { return i.complete && i.naturalWidth > 0; });
+  document.body.setAttribute('data-figures-ok', ok ? 'yes' : 'no');
+  document.body.setAttribute('data-figures', String(imgs.length));
+});
+"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return f"{v:.3g}"
+    return html.escape(str(v))
+
+
+_COLUMNS = [
+    ("name", "layer"), ("kind", "kind"), ("activation", "activation"),
+    ("pre_second_moment", "pre E[x²]"), ("predicted_pre_second_moment", "theory"),
+    ("act_second_moment", "act E[x²]"), ("grad_pre_var", "grad var"),
+    ("saturated", "saturated"), ("dead", "dead"), ("identical_units", "identical"),
+    ("effective_rank", "eff. rank"), ("gain_used", "gain"), ("gain_auto", "auto gain"),
+    ("theory_note", "theory note"),
+]
+
+
+def diagnosis_html(diagnosis: Any, path: str | Path, *, title: str = "initscope report") -> Path:
+    """Write ``diagnosis`` (a :class:`~initscope.diagnostics.Diagnosis`) as one HTML file."""
+    from .plots import diagnosis_figure
+
+    rows = []
+    for s in diagnosis.layers:
+        cells = "".join(f"<td>{_fmt(getattr(s, key))}</td>" for key, _ in _COLUMNS)
+        rows.append(f"<tr>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in _COLUMNS)
+    if diagnosis.verdicts:
+        verdicts = "".join(
+            f'<div class="verdict"><b>{html.escape(v.kind)}</b>: {html.escape(v.evidence)}. '
+            f"{html.escape(v.reason)}<br><i>Fix:</i> {html.escape(v.fix)}</div>"
+            for v in diagnosis.verdicts)
+    else:
+        verdicts = '<div class="healthy">healthy: no problem found</div>'
+    figure = _png(diagnosis_figure(diagnosis))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p class="note">Graph by {html.escape(diagnosis.graph.method)}; loss {diagnosis.loss:.4g}.
+One forward and one backward pass at initialization.</p>
+<h2>Verdicts</h2>
+{verdicts}
+<h2>Per layer</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+<h2>Activations and gradients by layer (Glorot &amp; Bengio 2010, Figs. 6–7)</h2>
+<img alt="histograms of activations and back-propagated gradients per layer"
+ src="data:image/png;base64,{figure}">
+<script>{_CHECK}</script>
+</body></html>
+"""
+    out = Path(path)
+    out.write_text(page, encoding="utf-8")
+    return out
