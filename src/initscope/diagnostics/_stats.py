@@ -72,14 +72,23 @@ def identical_fraction(x: torch.Tensor, generator: torch.Generator) -> float:
     return float(same.float().mean())
 
 
-def effective_rank(x: torch.Tensor) -> float:
+#: Units used for the effective rank (a random subsample beyond this).
+MAX_UNITS_RANK = 256
+
+
+def effective_rank(x: torch.Tensor, generator: torch.Generator | None = None) -> float:
     """exp(entropy of the normalized singular values) of the centered (samples, units)
-    matrix (Roy & Vetterli 2007), over at most MAX_ROWS_RANK samples."""
+    matrix (Roy & Vetterli 2007), over at most MAX_ROWS_RANK samples and MAX_UNITS_RANK
+    units; the singular values come from the eigenvalues of the smaller Gram matrix."""
     x = x[: MAX_ROWS_RANK]
+    if x.shape[1] > MAX_UNITS_RANK:
+        x = x[:, torch.randperm(x.shape[1], generator=generator)[:MAX_UNITS_RANK]]
     x = x - x.mean(dim=0, keepdim=True)
     if x.shape[0] < 2:
         return 0.0
-    s = torch.linalg.svdvals(x.double())
+    xd = x.double()
+    gram = xd.T @ xd if x.shape[1] <= x.shape[0] else xd @ xd.T
+    s = torch.linalg.eigvalsh(gram).clamp_min(0.0).sqrt()
     total = float(s.sum())
     if total == 0.0 or not math.isfinite(total):
         return 0.0
