@@ -209,3 +209,22 @@ def test_compare_and_figures(tmp_path):
                             lambda p: diagnosis_figure(c.diagnoses["xavier"], out=p))):
         make(fig_path)
         assert fig_path.read_bytes()[:4] == b"\x89PNG" and fig_path.stat().st_size > 20_000
+
+
+def test_several_inputs_and_outputs():
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(16, 32)
+            self.b = nn.Linear(8, 32)
+            self.head1 = nn.Linear(32, 4)
+            self.head2 = nn.Linear(32, 2)
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor):
+            h = torch.tanh(self.a(x) + self.b(y))
+            return {"one": self.head1(h), "two": self.head2(h)}
+
+    d = diagnose(TwoHeads(), (torch.randn(32, 16), torch.randn(32, 8)))
+    names = [s.name for s in d.layers]
+    assert set(names) == {"a", "b", "head1", "head2"}
+    assert all(s.grad_pre_var > 0 for s in d.layers)  # both heads' losses reach every layer
