@@ -3,6 +3,7 @@ backward pass plus O(one layer) of temporaries, measured in fresh processes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -28,16 +29,18 @@ SCRIPT = textwrap.dedent("""
 
 
 def _peak_kib(mode: str) -> int:
+    # With glibc's dynamic mmap threshold a process's peak varies by ~200 MiB with how
+    # freed blocks are reused (measured 530-770 MiB for one script). A fixed threshold
+    # maps every large tensor and unmaps it when freed, so the peak RSS is the peak of
+    # live tensors: stable to ~1 MiB over repeated runs.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     r = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True,
-                       cwd=ROOT, timeout=300, check=True)
+                       cwd=ROOT, timeout=300, check=True, env=env)
     return int(r.stdout.strip().splitlines()[-1])
 
 
 def test_diagnose_peak_memory_is_a_plain_training_step_plus_one_layer():
-    # A single process's peak varies by ~200 MiB with how glibc reuses freed blocks
-    # (measured: 530-770 MiB for the same script); the largest of three runs is stable.
-    plain = max(_peak_kib("plain") for _ in range(3))
-    diag = max(_peak_kib("diagnose") for _ in range(3))
+    plain, diag = _peak_kib("plain"), _peak_kib("diagnose")  # measured: 507 and 522 MiB
     layer_mib = 2048 * 256 * 4 / 2**20  # 2 MiB per activation tensor; autograd keeps ~240
     kept_if_leaking = 120 * layer_mib  # what keeping each layer's output would add
     extra_mib = (diag - plain) / 1024
