@@ -1,0 +1,11 @@
+"""Data sets generated locally (no downloads)."""
+
+from .shapeset import CLASSES as CLASSES
+from .shapeset import SHAPES as SHAPES
+from .shapeset import ShapesetConfig as ShapesetConfig
+from .shapeset import shapeset as shapeset
+from .shapeset import shapeset_stream as shapeset_stream
+from .shapeset import shapeset_with_masks as shapeset_with_masks
+
+__all__ = ["CLASSES", "SHAPES", "ShapesetConfig", "shapeset", "shapeset_stream",
+           "shapeset_with_masks"]
