@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     dg.add_argument("--out", metavar="PATH", help="also write a self-contained HTML report "
                     "(the default run writes PATH's stem + -standard / -normalized)")
 
+    rp = sub.add_parser("reproduce", help="rerun a classic initialization result")
+    rp.add_argument("name", nargs="?", default=None, help="see --list")
+    rp.add_argument("--list", action="store_true", help="list the reproductions")
+    rp.add_argument("--smoke", action="store_true", help="a seconds-long smoke run")
+    rp.add_argument("--out", default=None, help="directory for results.csv/.md (default "
+                    "results/NAME)")
+
     t = sub.add_parser("theory", help="mean-field critical point, depth scales, phase diagram")
     t.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
     t.add_argument("--param", type=float, default=None, help="slope / alpha / beta")
@@ -168,6 +175,22 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import REPRODUCTIONS, get
+
+    if args.list or args.name is None:
+        for name, (_, line) in REPRODUCTIONS.items():
+            print(f"{name:<16} {line}")
+        return 0
+    module = get(args.name)
+    config = module.Config.smoke() if args.smoke else module.Config()
+    out = args.out or f"results/{args.name}"
+    result = module.run(config, out=out)
+    print(result.markdown())
+    print(f"written to {out}/")
+    return 0
+
+
 def _theory(args: argparse.Namespace) -> int:
     from .report.plots import phase_diagram
     from .theory import meanfield as mf
@@ -199,7 +222,7 @@ def _fans(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"demo": _demo, "gain": _gain, "fans": _fans, "theory": _theory,
-               "diagnose": _diagnose}[args.command]
+               "diagnose": _diagnose, "reproduce": _reproduce}[args.command]
     try:
         return handler(args)
     except (ValueError, TypeError) as e:

@@ -16,8 +16,9 @@ The built-in schemes, each a few lines below:
 - ``"xavier"`` (Glorot & Bengio 2010, uniform, gain 1), ``"he"`` (He et al. 2015, normal,
   ReLU gain sqrt 2 everywhere), ``"lecun"`` (LeCun 1998, N(0, 1 / fan_in)),
   ``"orthogonal"`` (Saxe et al. 2014, with the "auto" gain).
-- The seed's teaching schemes: ``"zeros"``, ``"ones"``, ``"uniform(-1,1)"`` (any
-  ``uniform(a,b)``), ``"glorot_standard"`` (U[-1/sqrt(fan_in), 1/sqrt(fan_in)]).
+- The seed's teaching schemes: ``"zeros"``, ``"ones"``, ``"constant(v)"``,
+  ``"uniform(-1,1)"`` (any ``uniform(a,b)``), ``"glorot_standard"``
+  (U[-1/sqrt(fan_in), 1/sqrt(fan_in)]).
 - ``"torch_default"``: what the layers' own ``reset_parameters`` do (weights
   U[-1/sqrt(fan_in), 1/sqrt(fan_in)], biases likewise, embeddings N(0, 1)), with real fans.
 """
@@ -353,6 +354,7 @@ SCHEMES: dict[str, Policy] = {
 }
 
 _UNIFORM = re.compile(r"^uniform\(\s*([-+.\deE]+)\s*,\s*([-+.\deE]+)\s*\)$")
+_CONSTANT = re.compile(r"^constant\(\s*([-+.\deE]+)\s*\)$")
 
 
 def policy(scheme: str | Policy) -> Policy:
@@ -365,6 +367,9 @@ def policy(scheme: str | Policy) -> Policy:
     key = scheme.strip().lower().replace(" ", "")
     if key in SCHEMES:
         return SCHEMES[key]
+    match = _CONSTANT.match(key)
+    if match:
+        return _teaching(_constant(float(match.group(1))))
     match = _UNIFORM.match(key)
     if match:
         a, b = float(match.group(1)), float(match.group(2))
@@ -375,6 +380,7 @@ def policy(scheme: str | Policy) -> Policy:
 
     raise ValueError(
         f"unknown scheme {scheme!r}; valid: {', '.join(map(repr, SCHEMES))}, 'uniform(a,b)',"
+        " 'constant(v)',"
         f" the recipes {', '.join(map(repr, RECIPES))}, or a policy function"
         " LayerInfo -> plan"
     )

@@ -1,0 +1,24 @@
+"""Reproductions of classic initialization results, each ``run(config) -> Result`` with a
+``Config.smoke()`` that runs in seconds."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ._result import Result as Result
+
+#: name -> (module, one line)
+REPRODUCTIONS: dict[str, tuple[str, str]] = {
+    "symmetry": ("symmetry", "constant inits keep every unit identical through training"),
+}
+
+
+def get(name: str) -> ModuleType:
+    """The module of a reproduction, by name."""
+    if name not in REPRODUCTIONS:
+        raise ValueError(f"unknown reproduction {name!r}; available: {', '.join(REPRODUCTIONS)}")
+    return importlib.import_module(f"{__name__}.{REPRODUCTIONS[name][0]}")
+
+
+__all__ = ["REPRODUCTIONS", "Result", "get"]

@@ -1,0 +1,47 @@
+"""What a reproduction returns and writes: a tidy table, the paper's claim beside ours."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Result:
+    """A reproduction's outcome: ``rows`` (one dict per condition), the paper's claims and
+    ours side by side (``claims``: (claim, paper, ours) triples), and figures written."""
+
+    name: str
+    title: str
+    rows: list[dict[str, Any]]
+    claims: list[tuple[str, str, str]] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        cols = list(self.rows[0]) if self.rows else []
+        lines = [f"# {self.title}", "", f"Configuration: `{self.config}`", "",
+                 "| claim | paper | ours |", "|---|---|---|"]
+        lines += [f"| {c} | {p} | {o} |" for c, p, o in self.claims]
+        lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in self.rows]
+        lines += [""] + [f"![{p.stem}]({p.name})" for p in self.figures]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: str | Path) -> Path:
+        """results.csv, results.md (and the figures already written there)."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.rows:
+            with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]))
+                writer.writeheader()
+                writer.writerows(self.rows)
+        (out / "results.md").write_text(self.markdown(), encoding="utf-8")
+        return out
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
