@@ -41,3 +41,14 @@ def test_constant_scheme():
     assert torch.all(lin.weight == 0.25) and torch.all(lin.bias == 0.25)
     with pytest.raises(ValueError, match=r"'constant\(v\)'"):
         initscope.initialize(lin, "constantt(1)")
+
+
+def test_he2015_smoke():
+    mod = get("he2015")
+    result = mod.run(mod.Config.smoke())
+    by = {r["scheme"]: r for r in result.rows}
+    # Xavier halves the ReLU signal per layer: 1/2^29 over 30 layers, to within 10x
+    assert 1.9e-10 < by["xavier"]["signal_last_over_first"] < 1.9e-8
+    assert 0.1 < by["he"]["signal_last_over_first"] < 10  # He keeps it (finite-width drift)
+    assert abs(by["xavier"]["loss_end"] - by["xavier"]["loss_start"]) < 0.01  # stalls
+    assert by["he"]["loss_end"] < by["he"]["loss_start"] - 0.05  # trains
