@@ -52,3 +52,14 @@ def test_he2015_smoke():
     assert 0.1 < by["he"]["signal_last_over_first"] < 10  # He keeps it (finite-width drift)
     assert abs(by["xavier"]["loss_end"] - by["xavier"]["loss_start"]) < 0.01  # stalls
     assert by["he"]["loss_end"] < by["he"]["loss_start"] - 0.05  # trains
+
+
+def test_saturation_smoke():
+    mod = get("saturation")
+    result = mod.run(mod.Config.smoke())
+    by = {(r["activation"], r["scheme"]): r for r in result.rows}
+    for act in ("sigmoid", "tanh"):
+        assert by[act, "uniform(0,1)"]["max_saturated"] == 1.0
+        assert by[act, "uniform(-1,1)"]["max_saturated"] > 0.5
+        assert by[act, "xavier"]["max_saturated"] < 0.01
+    assert len(result.claims) == 3

@@ -11,6 +11,7 @@ from ._result import Result as Result
 #: name -> (module, one line)
 REPRODUCTIONS: dict[str, tuple[str, str]] = {
     "symmetry": ("symmetry", "constant inits keep every unit identical through training"),
+    "saturation": ("saturation", "U[-0.3,0.3], U[0,1], U[-1,1] saturate sigmoid and tanh"),
     "he2015": ("he2015", "30-layer plain ReLU net: Xavier's signal halves per layer, He's trains"),
 }
 
