@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..datasets import shapeset
 from ..model.apply import initialize
 from ._result import Result
+from ._train import shapeset_mlp, start_end, train_sgd
 
 SCHEMES = ("xavier", "he")
 
@@ -36,15 +36,6 @@ class Config:
     @classmethod
     def smoke(cls) -> Config:
         return cls(steps=150)
-
-
-def _model(cfg: Config) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 32 * 32
-    for _ in range(cfg.depth):
-        layers += [nn.Linear(width, cfg.width), nn.ReLU()]
-        width = cfg.width
-    return nn.Sequential(*layers, nn.Linear(width, 9))
 
 
 def _shrinkage(model: nn.Sequential, x: torch.Tensor) -> float:
@@ -64,26 +55,13 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     rows: list[dict[str, Any]] = []
     for scheme in SCHEMES:
         torch.manual_seed(cfg.seed)
-        model = _model(cfg)
+        model = shapeset_mlp(cfg.depth, cfg.width, nn.ReLU)
         initialize(model, scheme, seed=cfg.seed)
         shrink = _shrinkage(model, probe)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        data = np.random.default_rng(cfg.seed + 1)
-        losses = []
-        for _ in range(cfg.steps):
-            xb, yb = (torch.from_numpy(a) for a in shapeset(cfg.batch, seed=data))
-            loss = nn.functional.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            torch.autograd.backward(loss)
-            opt.step()
-            losses.append(float(loss.detach()))
-        window = max(1, cfg.steps // 10)
-        rows.append({
-            "scheme": scheme,
-            "signal_last_over_first": shrink,
-            "loss_start": float(np.mean(losses[:window])),
-            "loss_end": float(np.mean(losses[-window:])),
-        })
+        start, end = start_end(train_sgd(model, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
+                                         seed=cfg.seed + 1))
+        rows.append({"scheme": scheme, "signal_last_over_first": shrink,
+                     "loss_start": start, "loss_end": end})
     by = {r["scheme"]: r for r in rows}
     chance = math.log(9)
     claims = [

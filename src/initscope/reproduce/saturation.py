@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -22,6 +21,7 @@ from ..datasets import shapeset
 from ..diagnostics import diagnose
 from ..model.apply import initialize
 from ._result import Result
+from ._train import shapeset_mlp, start_end, train_sgd
 
 SCHEMES = ("uniform(-0.3,0.3)", "uniform(0,1)", "uniform(-1,1)", "xavier")
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -41,15 +41,6 @@ class Config:
         return cls(steps=120)
 
 
-def _model(cfg: Config, act: type[nn.Module]) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 32 * 32
-    for _ in range(cfg.depth):
-        layers += [nn.Linear(width, cfg.width), act()]
-        width = cfg.width
-    return nn.Sequential(*layers, nn.Linear(width, 9))
-
-
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     cfg = config or Config()
     probe = torch.from_numpy(shapeset(256, seed=cfg.seed + 7)[0])
@@ -57,25 +48,14 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     for act_name, act in ACTIVATIONS.items():
         for scheme in SCHEMES:
             torch.manual_seed(cfg.seed)
-            model = _model(cfg, act)
+            model = shapeset_mlp(cfg.depth, cfg.width, act)
             initialize(model, scheme, seed=cfg.seed)
             d = diagnose(model, probe)
             saturated = max((s.saturated or 0.0) for s in d.layers)
-            opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-            data = np.random.default_rng(cfg.seed + 1)
-            losses = []
-            for _ in range(cfg.steps):
-                xb, yb = (torch.from_numpy(a) for a in shapeset(cfg.batch, seed=data))
-                loss = nn.functional.cross_entropy(model(xb), yb)
-                opt.zero_grad()
-                torch.autograd.backward(loss)
-                opt.step()
-                losses.append(float(loss.detach()))
-            window = max(1, cfg.steps // 10)
-            rows.append({"activation": act_name, "scheme": scheme,
-                         "max_saturated": saturated,
-                         "loss_start": float(np.mean(losses[:window])),
-                         "loss_end": float(np.mean(losses[-window:]))})
+            start, end = start_end(train_sgd(model, steps=cfg.steps, batch=cfg.batch,
+                                             lr=cfg.lr, seed=cfg.seed + 1))
+            rows.append({"activation": act_name, "scheme": scheme, "max_saturated": saturated,
+                         "loss_start": start, "loss_end": end})
     by = {(r["activation"], r["scheme"]): r for r in rows}
 
     def summary(scheme: str) -> str:

@@ -22,6 +22,7 @@ from ..datasets import shapeset
 from ..diagnostics import _stats
 from ..model.apply import initialize
 from ._result import Result
+from ._train import shapeset_mlp, train_sgd
 
 SCHEMES = ("zeros", "ones", "constant(0.5)", "xavier")
 
@@ -41,15 +42,6 @@ class Config:
         return cls(steps=300, test=1000)
 
 
-def _model(cfg: Config) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    width = 32 * 32
-    for _ in range(cfg.depth):
-        layers += [nn.Linear(width, cfg.hidden), nn.Tanh()]
-        width = cfg.hidden
-    return nn.Sequential(nn.Flatten(), *layers, nn.Linear(width, 9))
-
-
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     cfg = config or Config()
     rng = np.random.default_rng(cfg.seed)
@@ -58,16 +50,9 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     gen = torch.Generator().manual_seed(cfg.seed)
     for scheme in SCHEMES:
         torch.manual_seed(cfg.seed)
-        model = _model(cfg)
+        model = shapeset_mlp(cfg.depth, cfg.hidden, nn.Tanh)
         initialize(model, scheme, seed=cfg.seed)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        data = np.random.default_rng(cfg.seed + 1)
-        for _ in range(cfg.steps):
-            xb, yb = (torch.from_numpy(a) for a in shapeset(cfg.batch, seed=data))
-            loss = nn.functional.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            torch.autograd.backward(loss)
-            opt.step()
+        train_sgd(model, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed + 1)
         with torch.no_grad():
             acc = float((model(x_test).argmax(1) == y_test).float().mean())
             h, identical = x_test.flatten(1), []

@@ -1,0 +1,40 @@
+"""What the reproductions share: the Shapeset MLP and plain SGD on fresh batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..datasets import shapeset
+
+
+def shapeset_mlp(depth: int, width: int, act: type[nn.Module]) -> nn.Sequential:
+    """Flatten, then ``depth`` x (Linear(., width), act), then Linear(width, 9)."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    fan_in = 32 * 32
+    for _ in range(depth):
+        layers += [nn.Linear(fan_in, width), act()]
+        fan_in = width
+    return nn.Sequential(*layers, nn.Linear(fan_in, 9))
+
+
+def train_sgd(model: nn.Module, *, steps: int, batch: int, lr: float, seed: int) -> list[float]:
+    """Plain SGD on fresh Shapeset batches (the paper trains online); the loss per step."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    data = np.random.default_rng(seed)
+    losses = []
+    for _ in range(steps):
+        xb, yb = (torch.from_numpy(a) for a in shapeset(batch, seed=data))
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        torch.autograd.backward(loss)
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def start_end(losses: list[float]) -> tuple[float, float]:
+    """Mean loss over the first and the last tenth of training."""
+    window = max(1, len(losses) // 10)
+    return float(np.mean(losses[:window])), float(np.mean(losses[-window:]))
