@@ -12,9 +12,9 @@ import math
 import torch
 
 #: Units compared for symmetry (pairwise cosine): a random subsample keeps it O(1).
-MAX_UNITS_COMPARED = 256
-#: Rows used for the effective rank (an SVD of at most this many rows).
-MAX_ROWS_RANK = 1024
+MAX_UNITS_COMPARED = 128
+#: Rows used for the effective rank and for symmetry.
+MAX_ROWS_RANK = 512
 #: Cosine similarity above which two units count as identical copies.
 IDENTICAL_COSINE = 0.999
 
@@ -73,7 +73,7 @@ def identical_fraction(x: torch.Tensor, generator: torch.Generator) -> float:
 
 
 #: Units used for the effective rank (a random subsample beyond this).
-MAX_UNITS_RANK = 256
+MAX_UNITS_RANK = 128
 
 
 def effective_rank(x: torch.Tensor, generator: torch.Generator | None = None) -> float:
@@ -99,6 +99,8 @@ def effective_rank(x: torch.Tensor, generator: torch.Generator | None = None) ->
 
 #: Bins of the per-layer histograms (Glorot & Bengio 2010, Figs. 6-7).
 HIST_BINS = 60
+#: Values per histogram: the first this many (whole samples), enough for its 60 bins.
+HIST_VALUES = 1 << 16
 _BOUNDED = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
             "erf": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
 
@@ -111,5 +113,6 @@ def histogram(x: torch.Tensor, name: str = "") -> tuple[list[float], float, floa
         r = 4.0 * math.sqrt(float(x.pow(2).mean())) or 1.0
         lo_hi = (-r, r)
     lo, hi = lo_hi
+    x = x.reshape(-1)[:HIST_VALUES]
     counts = torch.histc(x.float().clamp(lo, hi), bins=HIST_BINS, min=lo, max=hi)
     return counts.tolist(), lo, hi
