@@ -245,3 +245,22 @@ def test_chi1_grid_equals_the_pointwise_function(name):
                 assert grid[i, j] == pytest.approx(expected, rel=1e-3), (w, b)
     with pytest.raises(ValueError, match="sigma_w2s must be > 0"):
         theory.chi1_grid(name, [0.0], [0.0])
+
+
+def test_predict_backward_through_a_custom_activation_module():
+    """The backward pass reuses the activation the forward pass found, so a user's
+    activation module (known only by its function) is predicted both ways."""
+
+    class Squash(torch.nn.Module):  # not a registry name: known only as a function
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.sigmoid(x)
+
+    import initscope
+    from initscope.theory.meanfield import _moment
+
+    net = torch.nn.Sequential(torch.nn.Linear(64, 64), Squash(), torch.nn.Linear(64, 64))
+    first, second = theory.predict(net, "auto")
+    assert second.activation == "Squash" and second.q_in == pytest.approx(first.q_out)
+    silu = initscope.activation(torch.nn.SiLU())
+    chi = second.sigma_w2_backward * _moment(silu, first.q_out, derivative=True)
+    assert first.grad_ratio == pytest.approx(chi, rel=1e-6)

@@ -14,13 +14,13 @@ a normalization resets the length to 1 (gamma = 1, beta = 0, as initialized).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from .._core.activations import activation
+from .._core.activations import Activation, activation
 from ..model.apply import initialize
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import Policy, weight_fans
@@ -88,12 +88,13 @@ def predict(
         initialize(clone, scheme, seed=seed, graph=graph)
     modules = dict(clone.named_modules())
     out: list[LayerPrediction] = []
+    acts: list[Activation] = []  # the nonlinearity in front of each predicted layer
     q_last: float | None = None
     for info in sorted((i for i in graph if i.order >= 0), key=lambda i: i.order):
         if info.kind == "norm":
             q_last = 1.0  # what flows on from a normalization (gamma = 1, beta = 0)
             continue
-        info = LayerInfo(**{**info.__dict__, "module": modules[info.name]})
+        info = replace(info, module=modules[info.name])
         sig = _layer_sigmas(info)
         if sig is None:
             q_last = None
@@ -112,11 +113,13 @@ def predict(
         q_out = None if q_in is None else sw2 * _moment(act, q_in) + sb2
         out.append(LayerPrediction(info.name, info.kind, info.input_source, act.name, sw2,
                                    sw2_back, sb2, q_in, q_out))
+        acts.append(act)
         q_last = q_out
-    return _with_gradients(out, graph)
+    return _with_gradients(out, acts)
 
 
-def _with_gradients(layers: list[LayerPrediction], graph: LayerGraph) -> list[LayerPrediction]:
+def _with_gradients(layers: list[LayerPrediction], acts: list[Activation]
+                    ) -> list[LayerPrediction]:
     """Backward: Var[dL/dh_l] = sigma_w2_back(l+1) E[phi'(h_l)^2] Var[dL/dh_(l+1)], from
     the last layer down, along the chain."""
     result = list(layers)
@@ -130,12 +133,6 @@ def _with_gradients(layers: list[LayerPrediction], graph: LayerGraph) -> list[La
                                                                      "gate"):
             ratio = None
             continue
-        act = activation("identity") if nxt.source == "layer" else _act_named(nxt.activation)
-        ratio = ratio * nxt.sigma_w2_backward * _moment(act, cur.q_out, derivative=True)
+        ratio = ratio * nxt.sigma_w2_backward * _moment(acts[i], cur.q_out, derivative=True)
     return result
-
-
-def _act_named(name: str) -> Any:
-    base, _, rest = name.partition("(")
-    return activation(base, float(rest[:-1]) if rest else None)
 
