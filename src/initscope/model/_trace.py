@@ -145,10 +145,8 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
         if isinstance(t, torch.Tensor):
             _register(t, trace.add("input", f"input{i}", ()), ids, keep)
 
-    def pre(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any) -> None:
-            depth[0] += 1
-        return hook
+    def pre(module: nn.Module, args: Any) -> None:
+        depth[0] += 1
 
     def post(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
@@ -160,7 +158,7 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
     handles = []
     try:
         for name, m in _leaves(model):
-            handles.append(m.register_forward_pre_hook(pre(name)))
+            handles.append(m.register_forward_pre_hook(pre))
             handles.append(m.register_forward_hook(post(name)))
         with torch.no_grad(), _Recorder(trace, ids, keep, depth):
             output = model(*inputs)
