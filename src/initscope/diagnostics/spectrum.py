@@ -74,10 +74,11 @@ def jacobian_spectrum(
         k: how many of the largest and smallest singular values to return.
 
     >>> import torch
-    >>> q, _ = torch.linalg.qr(torch.randn(16, 16))
-    >>> lin = torch.nn.Linear(16, 16, bias=False)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> q, _ = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))
+    >>> lin = torch.nn.Linear(16, 16, bias=False).double()
     >>> _ = lin.weight.data.copy_(q)
-    >>> s = jacobian_spectrum(lin, torch.randn(16), steps=16)
+    >>> s = jacobian_spectrum(lin, torch.randn(16, generator=g, dtype=torch.float64), steps=16)
     >>> round(s.top[0], 6), round(s.bottom[0], 6)   # orthogonal: perfectly isometric
     (1.0, 1.0)
     """
