@@ -89,15 +89,19 @@ def _second_moments(model: nn.Sequential, width: int, batch: int = 1024) -> list
 
 @pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU])
 def test_auto_makes_each_layer_preserve_the_second_moment(act):
-    """He et al.'s condition, layer by layer: E[x_{l+1}^2] / E[x_l^2] = 1. Averaged over
-    the first 6 transitions of a 1024-wide network it is 1 within 2.5% (one transition's
-    ratio has a standard error of about 1%; later transitions of GELU and SiLU inherit
-    their expanding q-map's amplification of earlier deviations)."""
-    model = mlp(7, 1024, act)
-    initialize(model, "auto", seed=3)
-    q = _second_moments(model, 1024)
-    ratios = [b / a for a, b in itertools.pairwise(q)]
-    assert sum(ratios) / len(ratios) == pytest.approx(1.0, abs=0.025), ratios
+    """He et al.'s condition, layer by layer: E[x_{l+1}^2] / E[x_l^2] = 1. One 1024-wide
+    network's average over its first 6 transitions scatters by about 2.5% from seed to
+    seed (measured over seeds 0-7 for ReLU and GELU: later transitions of GELU and SiLU
+    inherit their expanding q-map's amplification of earlier deviations); the mean over 8
+    seeds has a standard error near 0.9%, and must be 1 within 2.5% (about 3 errors)."""
+    means = []
+    for seed in range(8):
+        model = mlp(7, 1024, act)
+        initialize(model, "auto", seed=seed)
+        q = _second_moments(model, 1024)
+        ratios = [b / a for a, b in itertools.pairwise(q)]
+        means.append(sum(ratios) / len(ratios))
+    assert sum(means) / len(means) == pytest.approx(1.0, abs=0.025), means
 
 
 def test_auto_keeps_a_50_layer_tanh_network_within_a_factor_2():
@@ -167,9 +171,9 @@ def test_same_seed_same_weights_independent_of_construction_order():
     initialize(b, seed=43)
     assert not torch.equal(a.h[0].c_fc.weight, b.h[0].c_fc.weight)
     # a parameter's values are a function of (seed, its name): reproduce one by hand
-    gen = torch.Generator().manual_seed(initscope.model.apply.parameter_seed(42, "h.0.c_fc.weight"))
     bound = 3**0.5 / 8  # "auto": uniform, variance 1 / fan_in (input from a LayerNorm)
-    expected = torch.empty(256, 64).uniform_(-bound, bound, generator=gen)
+    stream = initscope.rng.Stream(42, "h.0.c_fc.weight")
+    expected = initscope.init.uniform_(torch.empty(256, 64), -bound, bound, generator=stream)
     assert torch.equal(a.h[0].c_fc.weight.detach(), expected)
 
 

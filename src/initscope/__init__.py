@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from . import jax as jax
     from . import model as model
     from . import numpy as numpy
+    from . import rng as rng
     from . import theory as theory
     from .diagnostics import compare as compare
     from .diagnostics import diagnose as diagnose
@@ -74,12 +75,13 @@ __all__ = [
     "lsuv",
     "model",
     "numpy",
+    "rng",
     "theory",
     "truncated_normal_std",
     "variance_scaling",
 ]
 
-_LAZY = {"init", "numpy", "jax", "model", "theory", "diagnostics"}
+_LAZY = {"init", "numpy", "jax", "model", "theory", "diagnostics", "rng"}
 # Names whose home imports torch: resolved on first access.
 _LAZY_ATTRS = {
     "initialize": "model",

@@ -14,6 +14,11 @@ import torch
 
 from ._core.fans import Fans
 from ._core.scaling import Draw, VarianceScaling
+from .rng import Stream, is_dtensor
+
+#: What a sampler accepts as ``generator``: torch's, initscope's counter-based stream, or
+#: None (torch's global generator).
+Source = torch.Generator | Stream | None
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -68,17 +73,17 @@ def _buffer(tensor: torch.Tensor) -> torch.Tensor:
     return torch.empty(tensor.shape, dtype=_work_dtype(tensor), device=tensor.device)
 
 
-def uniform(
-    tensor: torch.Tensor, low: float, high: float, generator: torch.Generator | None
-) -> torch.Tensor:
+def uniform(tensor: torch.Tensor, low: float, high: float, generator: Source) -> torch.Tensor:
+    if isinstance(generator, Stream):
+        return generator.uniform_(tensor, low, high)
     buf = _buffer(tensor)
     buf.uniform_(low, high, generator=generator)
     return _into(tensor, buf)
 
 
-def normal(
-    tensor: torch.Tensor, mean: float, std: float, generator: torch.Generator | None
-) -> torch.Tensor:
+def normal(tensor: torch.Tensor, mean: float, std: float, generator: Source) -> torch.Tensor:
+    if isinstance(generator, Stream):
+        return generator.normal_(tensor, mean, std)
     buf = _buffer(tensor)
     buf.normal_(mean, std, generator=generator)
     return _into(tensor, buf)
@@ -99,7 +104,7 @@ def trunc_normal(
     std: float,
     a: float,
     b: float,
-    generator: torch.Generator | None,
+    generator: Source,
 ) -> torch.Tensor:
     """N(mean, std^2) conditioned on [a, b].
 
@@ -109,6 +114,11 @@ def trunc_normal(
     ``normal_`` and a small remainder, against torch's rejection loop that redraws a full
     tensor on every round. Intervals holding little mass use the inverse CDF throughout.
     """
+    if isinstance(generator, Stream):
+        generator.trunc_normal_(tensor, mean, std, a, b)
+        if tensor.dtype in _LOW_PRECISION:
+            _pull_inside(tensor, a, b)
+        return tensor
     alpha, beta = (a - mean) / std, (b - mean) / std
     buf = _buffer(tensor)
     flat = buf.view(-1)
@@ -152,6 +162,8 @@ def _outside(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
 def _pull_inside(tensor: torch.Tensor, a: float, b: float) -> None:
     """Rounding to half precision may step over a bound that is not representable;
     move such entries one ulp back inside."""
+    if is_dtensor(tensor):
+        tensor = tensor.to_local()  # type: ignore[attr-defined]
     wide = tensor.float()
     over, under = wide > b, wide < a
     if over.any():
@@ -161,7 +173,7 @@ def _pull_inside(tensor: torch.Tensor, a: float, b: float) -> None:
 
 
 def random_rows_mask(
-    rows: int, cols: int, k: int, device: torch.device, generator: torch.Generator | None
+    rows: int, cols: int, k: int, device: torch.device, generator: Source
 ) -> torch.Tensor:
     """A (rows, cols) boolean mask with exactly ``k`` True entries in each column, at
     uniformly random rows.
@@ -172,6 +184,8 @@ def random_rows_mask(
     which keeps repeats rare (at most half the draws collide). The first round counts
     with one reduction; later rounds, small, check their few draws against the mask.
     """
+    if isinstance(generator, Stream):
+        return generator.rows_mask(rows, cols, k, device)
     flip = k > rows // 2
     want = rows - k if flip else k
     mask = torch.zeros(rows, cols, dtype=torch.bool, device=device)
@@ -193,7 +207,7 @@ def random_rows_mask(
     return ~mask if flip else mask
 
 
-def sample(tensor: torch.Tensor, draw: Draw, generator: torch.Generator | None) -> torch.Tensor:
+def sample(tensor: torch.Tensor, draw: Draw, generator: Source) -> torch.Tensor:
     """Fill ``tensor`` from a core :class:`Draw` (zero mean)."""
     if draw.distribution == "uniform":
         return uniform(tensor, -draw.bound, draw.bound, generator)

@@ -43,6 +43,7 @@ from ._core.gain import Criterion
 from ._core.scaling import Distribution, Mode, VarianceScaling
 from ._gain import GainLike, as_gain, resolve_activation
 from ._gain import gain as _gain
+from .rng import Stream, on_full
 
 __all__ = [
     "calculate_gain",
@@ -72,7 +73,9 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
-Generator = torch.Generator
+#: ``generator=``: a ``torch.Generator`` or a counter-based :class:`initscope.rng.Stream`
+#: (world-size invariant values, also for ``DTensor`` shards).
+Generator = torch.Generator | Stream
 
 
 def _activation_gain(
@@ -92,8 +95,9 @@ def _scaled(
     _s.check_floating(tensor, fn)
     if not tensor.numel():
         return tensor
+    shape = generator.global_shape(tensor) if isinstance(generator, Stream) else tensor.shape
     try:
-        draw = _s.draw_for(rule, resolve_fans(tuple(tensor.shape), fans))
+        draw = _s.draw_for(rule, resolve_fans(tuple(shape), fans))
     except (TypeError, ValueError) as e:
         raise type(e)(f"{fn}: {e}") from None
     if tensor.is_meta:
@@ -200,9 +204,12 @@ def eye_(tensor: Tensor) -> Tensor:
         raise ValueError(f"eye_: only 2-D tensors are supported; got shape {tuple(tensor.shape)}")
     if _s.skip(tensor):
         return tensor
+    def fill(t: Tensor, _: object) -> None:
+        t.zero_()
+        t.diagonal().fill_(1.0)
+
     with torch.no_grad():
-        tensor.zero_()
-        tensor.diagonal().fill_(1.0)
+        on_full(tensor, fill, None)
     return tensor
 
 
@@ -222,12 +229,15 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     per_group = shape[0] // groups
     n = min(per_group, shape[1])
     centre = tuple(k // 2 for k in shape[2:])
-    with torch.no_grad():
-        tensor.zero_()
-        d = torch.arange(n, device=tensor.device)
+    def fill(t: Tensor, _: object) -> None:
+        t.zero_()
+        d = torch.arange(n, device=t.device)
         for g in range(groups):
             index: tuple[torch.Tensor | int, ...] = (g * per_group + d, d, *centre)
-            tensor[index] = 1.0
+            t[index] = 1.0
+
+    with torch.no_grad():
+        on_full(tensor, fill, None)
     return tensor
 
 
@@ -484,7 +494,7 @@ def _orthogonal_matrix(
 ) -> Tensor:
     """A uniformly (Haar) distributed matrix with orthonormal rows or columns
     (Mezzadri 2007: QR of a Gaussian matrix with the signs of R's diagonal fixed)."""
-    flat = torch.empty(rows, cols, dtype=dtype, device=device).normal_(0, 1, generator=generator)
+    flat = _s.normal(torch.empty(rows, cols, dtype=dtype, device=device), 0.0, 1.0, generator)
     if rows < cols:
         flat = flat.t()
     q, r = torch.linalg.qr(flat)
@@ -509,9 +519,12 @@ def orthogonal_(tensor: Tensor, gain: GainLike = 1, generator: Generator | None 
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     work = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
+    def fill(t: Tensor, gen: Generator | None) -> None:
+        q = _orthogonal_matrix(rows, cols, work, t.device, gen)
+        t.copy_(q.reshape(t.shape) * g)
+
     with torch.no_grad():
-        q = _orthogonal_matrix(rows, cols, work, tensor.device, generator)
-        tensor.copy_(q.reshape(tensor.shape) * g)
+        on_full(tensor, fill, generator)
     return tensor
 
 
@@ -534,11 +547,14 @@ def delta_orthogonal_(
         return tensor
     work = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
     centre = tuple(k // 2 for k in shape[2:])
-    with torch.no_grad():
-        q = _orthogonal_matrix(shape[0], shape[1], work, tensor.device, generator)
-        tensor.zero_()
+    def fill(t: Tensor, gen: Generator | None) -> None:
+        q = _orthogonal_matrix(shape[0], shape[1], work, t.device, gen)
+        t.zero_()
         index: tuple[slice | int, ...] = (slice(None), slice(None), *centre)
-        tensor[index] = q * g
+        t[index] = q * g
+
+    with torch.no_grad():
+        on_full(tensor, fill, generator)
     return tensor
 
 
@@ -562,11 +578,13 @@ def sparse_(
         return tensor
     rows, cols = tensor.shape
     num_zeros = math.ceil(sp * rows)
-    with torch.no_grad():
-        _s.normal(tensor, 0.0, s, generator)
+    def fill(t: Tensor, gen: Generator | None) -> None:
+        _s.normal(t, 0.0, s, gen)
         if num_zeros:
-            mask = _s.random_rows_mask(rows, cols, num_zeros, tensor.device, generator)
-            tensor.masked_fill_(mask, 0.0)
+            t.masked_fill_(_s.random_rows_mask(rows, cols, num_zeros, t.device, gen), 0.0)
+
+    with torch.no_grad():
+        on_full(tensor, fill, generator)
     return tensor
 
 

@@ -1,12 +1,12 @@
 """Whole-model initialization: the layer graph, policies, atomic apply."""
 
+from ..rng import canonical_name as canonical_name
 from ._lsuv import LSUVRecord as LSUVRecord
 from ._lsuv import LSUVReport as LSUVReport
 from ._lsuv import lsuv as lsuv
 from ._lsuv import lsuv_dataloader as lsuv_dataloader
 from .apply import InitReport as InitReport
 from .apply import ParamRecord as ParamRecord
-from .apply import canonical_name as canonical_name
 from .apply import initialize as initialize
 from .graph import LayerGraph as LayerGraph
 from .graph import LayerInfo as LayerInfo

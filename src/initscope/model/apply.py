@@ -4,10 +4,14 @@ New values for every parameter are computed first, into fresh tensors; only when
 them exist are they copied into the model. A policy that raises, an impossible shape, a
 bad override: the model is left bit-identical.
 
-Randomness: each parameter is drawn from its own generator, seeded from a hash of
-``(seed, canonical qualified name)``, so its values depend on neither the order in
-which modules were built nor on other models built in between. (Wrapper prefixes such
-as ``_orig_mod.`` of ``torch.compile`` are stripped from names first.)
+Randomness: each parameter is drawn from its own counter-based stream
+(:class:`initscope.rng.Stream`), keyed by ``(seed, canonical qualified name)`` and indexed
+by each element's position in the global tensor. Its values depend neither on the order
+in which modules were built, nor on other models built in between, nor on how it is
+sharded: a ``DTensor`` parameter (FSDP2 ``fully_shard``, tensor parallel, any mesh) is
+filled shard by shard, with fans from its global shape, to exactly the values one
+process computes. (Wrapper prefixes such as ``_orig_mod.`` of ``torch.compile`` are
+stripped from names first.)
 """
 
 from __future__ import annotations
@@ -22,26 +26,10 @@ import torch
 from torch import nn
 
 from .._tabular import dataframe
+from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full
 from .graph import LayerGraph, LayerInfo, layer_graph
 from .policies import ParamInit, Plan, Policy, normalize, policy, with_overrides
 from .recipes import RECIPES
-
-#: Version of the per-parameter random streams; a change of the scheme that would change
-#: the values drawn for a given seed bumps it (and the golden-value tests).
-RNG_VERSION = 0
-
-_WRAPPERS = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
-
-
-def canonical_name(name: str) -> str:
-    """A parameter name without the path segments wrappers insert (torch.compile's
-    ``_orig_mod``, FSDP1's ``_fsdp_wrapped_module``, activation checkpointing's
-    ``_checkpoint_wrapped_module``).
-
-    >>> canonical_name("_orig_mod.blocks.0._checkpoint_wrapped_module.fc.weight")
-    'blocks.0.fc.weight'
-    """
-    return ".".join(p for p in name.split(".") if p not in _WRAPPERS)
 
 
 def parameter_seed(seed: int, name: str) -> int:
@@ -217,10 +205,14 @@ def initialize(
                 "(model.to_empty(device=...)) and then initialize it"
             )
         value = torch.empty_like(param, memory_format=torch.contiguous_format).detach()
-        gen = torch.Generator(device=param.device).manual_seed(parameter_seed(seed, name))
-        step.fill(value, gen)
-        wide = value if value.dtype in (torch.float32, torch.float64) else value.float()
-        achieved = float(wide.std()) if value.numel() > 1 else float("nan")
+        stream = Stream(seed, name).bind(value)
+        if step.elementwise:
+            step.fill(value, stream)
+        else:
+            on_full(value, step.fill, stream)
+        mine: torch.Tensor = value.to_local() if is_dtensor(value) else value  # type: ignore[attr-defined]
+        wide = mine if mine.dtype in (torch.float32, torch.float64) else mine.float()
+        achieved = float(wide.std()) if mine.numel() > 1 else float("nan")
         f = step.fans
         records.append(ParamRecord(
             name, tuple(param.shape), info.name, info.kind, step.scheme,

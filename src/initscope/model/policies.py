@@ -39,7 +39,10 @@ from .._core.fans import Fans, FanSpec
 from .._core.gain import gain_of
 from .graph import LayerInfo
 
-Fill = Callable[[torch.Tensor, torch.Generator], object]
+#: The random source a fill gets: a counter-based :class:`initscope.rng.Stream` from
+#: :func:`initialize`, or any ``generator=`` an :mod:`initscope.init` function accepts.
+RandomSource = init.Generator | None
+Fill = Callable[[torch.Tensor, RandomSource], object]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class ParamInit:
     fans: Fans | None = None
     gain: float | None = None
     target_std: float | None = None
+    #: True when each element is drawn on its own (uniform, normal, constant, ...), so a
+    #: shard can be filled without the rest of the parameter; False (the safe default)
+    #: computes the whole parameter and keeps the shard.
+    elementwise: bool = False
 
 
 Plan = dict[str, ParamInit]
@@ -73,16 +80,16 @@ def normalize(result: PolicyResult, info: LayerInfo) -> Plan | None:
 # --- building blocks -----------------------------------------------------------------
 
 
-def _zero(t: torch.Tensor, g: torch.Generator) -> object:
+def _zero(t: torch.Tensor, g: RandomSource) -> object:
     return init.zeros_(t)
 
 
-def _one(t: torch.Tensor, g: torch.Generator) -> object:
+def _one(t: torch.Tensor, g: RandomSource) -> object:
     return init.ones_(t)
 
 
-_ZERO = ParamInit("zeros", _zero, target_std=0.0)
-_ONE = ParamInit("ones", _one, target_std=0.0)
+_ZERO = ParamInit("zeros", _zero, target_std=0.0, elementwise=True)
+_ONE = ParamInit("ones", _one, target_std=0.0, elementwise=True)
 
 
 def input_gain(info: LayerInfo) -> float:
@@ -108,10 +115,10 @@ def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: fl
     f = spec.of(shape)
     std = std_of(f)
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(label, fill, f, gain, std)
+    return ParamInit(label, fill, f, gain, std, elementwise=True)
 
 
 def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -121,17 +128,17 @@ def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamIni
     std = gain / math.sqrt(f.fan_in)
     bound = math.sqrt(3.0) * std
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit(f"U, var {gain:.3g}^2/fan_in", fill, f, gain, std)
+    return ParamInit(f"U, var {gain:.3g}^2/fan_in", fill, f, gain, std, elementwise=True)
 
 
 def _orthogonal_blocks(gates: int, hidden: int, gain: float = 1.0) -> ParamInit:
     """Recurrent weights (gates * hidden, hidden): one orthogonal matrix per gate block
     (Saxe et al. 2014; Le et al. 2015 for RNNs)."""
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         for block in t.chunk(gates, dim=0):
             init.orthogonal_(block, gain, g)
         return t
@@ -236,10 +243,10 @@ def _xavier(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     f = spec.of(shape)
     bound = math.sqrt(6.0 / (f.fan_in + f.fan_out))
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit("xavier_uniform", fill, f, 1.0, bound / math.sqrt(3.0))
+    return ParamInit("xavier_uniform", fill, f, 1.0, bound / math.sqrt(3.0), elementwise=True)
 
 
 def _he(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -257,7 +264,7 @@ def _orthogonal(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit
     f = spec.of(shape)
     blocks = spec.splits
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         for block in t.chunk(blocks, dim=0):
             init.orthogonal_(block, gain, g)
         return t
@@ -268,20 +275,21 @@ def _orthogonal(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit
 
 def _constant(value: float) -> Callable[[tuple[int, ...], FanSpec, float], ParamInit]:
     def rule(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
-        def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        def fill(t: torch.Tensor, g: RandomSource) -> object:
             return init.constant_(t, value)
 
-        return ParamInit(f"constant({value:g})", fill, None, None, 0.0)
+        return ParamInit(f"constant({value:g})", fill, None, None, 0.0, elementwise=True)
 
     return rule
 
 
 def _uniform(a: float, b: float) -> Callable[[tuple[int, ...], FanSpec, float], ParamInit]:
     def rule(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
-        def fill(t: torch.Tensor, g: torch.Generator) -> object:
+        def fill(t: torch.Tensor, g: RandomSource) -> object:
             return init.uniform_(t, a, b, g)
 
-        return ParamInit(f"uniform({a:g},{b:g})", fill, None, None, (b - a) / math.sqrt(12))
+        return ParamInit(f"uniform({a:g},{b:g})", fill, None, None, (b - a) / math.sqrt(12),
+                         elementwise=True)
 
     return rule
 
@@ -291,10 +299,10 @@ def _glorot_standard(shape: tuple[int, ...], spec: FanSpec, gain: float) -> Para
     f = spec.of(shape)
     bound = 1.0 / math.sqrt(f.fan_in)
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit("glorot_standard", fill, f, None, bound / math.sqrt(3.0))
+    return ParamInit("glorot_standard", fill, f, None, bound / math.sqrt(3.0), elementwise=True)
 
 
 def _teaching(rule: Callable[[tuple[int, ...], FanSpec, float], ParamInit]) -> PlanPolicy:
@@ -319,9 +327,9 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
     if info.kind == "norm":
         return _norm_plan(info)
     if info.kind == "embedding":
-        def normal01(t: torch.Tensor, g: torch.Generator) -> object:
+        def normal01(t: torch.Tensor, g: RandomSource) -> object:
             return init.normal_(t, 0.0, 1.0, g)
-        return {"weight": ParamInit("N(0,1)", normal01, None, None, 1.0)}
+        return {"weight": ParamInit("N(0,1)", normal01, None, None, 1.0, elementwise=True)}
     if info.kind == "rnn":
         assert isinstance(m, nn.RNNBase)
         b = 1.0 / math.sqrt(m.hidden_size)

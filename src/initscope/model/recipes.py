@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
@@ -42,6 +43,7 @@ from .policies import (
     ParamInit,
     Plan,
     Policy,
+    RandomSource,
     _norm_plan,
     _shape,
     normalize,
@@ -60,19 +62,20 @@ def _zeros_for(info: LayerInfo) -> Plan:
 
 
 def _normal(std: float, label: str) -> ParamInit:
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(label, fill, target_std=std)
+    return ParamInit(label, fill, target_std=std, elementwise=True)
 
 
 def _scaled(step: ParamInit, factor: float) -> ParamInit:
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         step.fill(t, g)
         return t.mul_(factor)
 
     target = None if step.target_std is None else step.target_std * factor
-    return ParamInit(f"{step.scheme} x {factor:.3g}", fill, step.fans, step.gain, target)
+    return ParamInit(f"{step.scheme} x {factor:.3g}", fill, step.fans, step.gain, target,
+                     elementwise=step.elementwise)
 
 
 def _blocks(graph: LayerGraph) -> int:
@@ -177,16 +180,16 @@ def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> 
     fan_out = f.fan_out if f else shape[0] // splits
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(f"xavier_normal(gain={gain:.3g})", fill, f, gain, std)
+    return ParamInit(f"xavier_normal(gain={gain:.3g})", fill, f, gain, std, elementwise=True)
 
 
 def _value_scaled(step: ParamInit, factor: float, blocks: int = 3) -> ParamInit:
     """Scale only the last (value) block of a fused projection."""
 
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         step.fill(t, g)
         t.chunk(blocks, dim=0)[-1].mul_(factor)
         return t
@@ -216,8 +219,7 @@ def _transformer(graph: LayerGraph, factor: float, embedding: Callable[[LayerInf
             plan["weight"] = _scaled(_xavier_normal(info, "weight", 1.0), factor)
         else:
             plan["weight"] = _xavier_normal(info, "weight", 1.0)
-        return {n: ParamInit(f"{label}: {p.scheme}", p.fill, p.fans, p.gain, p.target_std)
-                for n, p in plan.items()}
+        return {n: replace(p, scheme=f"{label}: {p.scheme}") for n, p in plan.items()}
 
     return policy
 
@@ -239,12 +241,13 @@ def deepnorm(graph: LayerGraph) -> Policy:
 
 
 def small_embedding(graph: LayerGraph) -> Policy:
-    def fill(t: torch.Tensor, g: torch.Generator) -> object:
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -1e-4, 1e-4, g)
 
     def policy(info: LayerInfo) -> Plan | None:
         if info.kind == "embedding":
-            return {"weight": ParamInit("U(-1e-4, 1e-4)", fill, target_std=2e-4 / math.sqrt(12))}
+            return {"weight": ParamInit("U(-1e-4, 1e-4)", fill,
+                                        target_std=2e-4 / math.sqrt(12), elementwise=True)}
         return _auto(info)
 
     return policy
