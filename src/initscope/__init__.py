@@ -33,6 +33,7 @@ from ._gain import resolve_activation as activation
 
 if TYPE_CHECKING:
     from . import diagnostics as diagnostics
+    from . import guard as guard
     from . import init as init
     from . import jax as jax
     from . import model as model
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from . import theory as theory
     from .diagnostics import compare as compare
     from .diagnostics import diagnose as diagnose
+    from .guard import invariant_init as invariant_init
     from .model import InitReport as InitReport
     from .model import LayerGraph as LayerGraph
     from .model import LayerInfo as LayerInfo
@@ -68,8 +70,10 @@ __all__ = [
     "fans",
     "from_callable",
     "gain",
+    "guard",
     "init",
     "initialize",
+    "invariant_init",
     "jax",
     "layer_graph",
     "lsuv",
@@ -81,7 +85,7 @@ __all__ = [
     "variance_scaling",
 ]
 
-_LAZY = {"init", "numpy", "jax", "model", "theory", "diagnostics", "rng"}
+_LAZY = {"init", "numpy", "jax", "model", "theory", "diagnostics", "rng", "guard"}
 # Names whose home imports torch: resolved on first access.
 _LAZY_ATTRS = {
     "initialize": "model",
@@ -92,6 +96,7 @@ _LAZY_ATTRS = {
     "lsuv": "model",
     "diagnose": "diagnostics",
     "compare": "diagnostics",
+    "invariant_init": "guard",
 }
 
 

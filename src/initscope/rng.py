@@ -486,11 +486,13 @@ def on_full(tensor: torch.Tensor, fill: Any, generator: Any) -> torch.Tensor:
     parameter from the counter stream (memory: one full parameter, transiently; compute:
     the whole initializer on every rank; no communication) and keeps its own box.
     """
+    if isinstance(generator, Stream) and generator.layout is None:
+        generator.bind(tensor)  # the parameter, not the first scratch tensor drawn
     if not is_dtensor(tensor):
         return fill(tensor, generator)  # type: ignore[no-any-return]
     local = tensor.to_local()  # type: ignore[attr-defined]
     work = torch.empty(tuple(tensor.shape), dtype=local.dtype, device=local.device)
-    gen = generator.for_full() if isinstance(generator, Stream) else generator
+    gen = generator.for_full().bind(work) if isinstance(generator, Stream) else generator
     fill(work, gen)
     layout = generator.layout if isinstance(generator, Stream) and generator.layout else (
         Layout.of_dtensor(tensor))

@@ -15,6 +15,7 @@ layers, are traced through, so their functional activations (``F.relu``) are see
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,9 +33,23 @@ def is_leaf(module: nn.Module) -> bool:
     return isinstance(module, _OPAQUE) or next(module.children(), None) is None
 
 
+def _fsdp_module(m: nn.Module) -> bool:
+    """A module wrapped by FSDP2's ``fully_shard`` (only possible once it is imported)."""
+    fsdp = sys.modules.get("torch.distributed.fsdp")
+    return fsdp is not None and isinstance(m, fsdp.FSDPModule)
+
+
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return is_leaf(m)
+
+    def call_module(self, m: nn.Module, forward: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+        # FSDP2's forward hooks all-gather and reshard parameters: data movement that a
+        # symbolic trace neither needs nor can run (it would branch on proxies).
+        if _fsdp_module(m):
+            forward = m.forward
+        return super().call_module(m, forward, args, kwargs)
 
 
 def _scalars(values: Any) -> tuple[object, ...]:

@@ -16,7 +16,6 @@ stripped from names first.)
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from .._tabular import dataframe
+from ..guard import invariant_init
 from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full
 from .graph import LayerGraph, LayerInfo, layer_graph
 from .policies import ParamInit, Plan, Policy, normalize, policy, with_overrides
@@ -114,26 +114,50 @@ def _input_label(info: LayerInfo) -> str:
     return info.input_source
 
 
+def _user_class(m: nn.Module) -> type:
+    """The module's own class: FSDP2 swaps in a subclass defined in torch.distributed."""
+    return next((c for c in type(m).__mro__
+                 if not c.__module__.startswith("torch.distributed")), type(m))
+
+
 def _own_init(info: LayerInfo, seed: int) -> Plan | None:
-    """A custom module's own ``init_weights()``/``reset_parameters()``, run on a copy under a
-    seeded global RNG, as a plan for its parameters."""
+    """A custom module's own ``init_weights()``/``reset_parameters()``, as a plan for its
+    parameters. The method runs on the module itself with its ``torch.nn.init`` calls
+    answered by the parameters' counter streams (:func:`initscope.guard.invariant_init`;
+    other draws from torch's generator seeded from (seed, layer name)); every parameter
+    and buffer of the module is put back as it was before this returns, so the model
+    changes only when :func:`initialize` writes all values at the end. (A copy would be
+    simpler, but FSDP2 modules cannot be copied.)"""
     m = info.module
+    cls = _user_class(m)
     method = next((getattr(m, n) for n in ("init_weights", "reset_parameters")
-                   if callable(getattr(m, n, None))
-                   and type(m).__module__.split(".")[0] != "torch"), None)
+                   if callable(getattr(m, n, None)) and cls.__module__.split(".")[0] != "torch"),
+                  None)
     if method is None:
         return None
     name = method.__name__
-    clone = copy.deepcopy(m)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(parameter_seed(seed, info.name))
-        getattr(clone, name)()
-    values = dict(clone.named_parameters(recurse=False))
+    modules = list(m.modules())
+    slots = [(sub, dict(sub._parameters), dict(sub._buffers)) for sub in modules]
+    saved = [(t, t.detach().clone()) for t in (*m.parameters(), *m.buffers())]
+    try:
+        with torch.random.fork_rng(devices=[]), invariant_init(m, seed, prefix=info.name):
+            torch.manual_seed(parameter_seed(seed, info.name))
+            getattr(m, name)()
+        values = {n: p.detach().clone() for n, p in m.named_parameters(recurse=False)}
+    finally:
+        with torch.no_grad():
+            for sub, params, buffers in slots:
+                sub._parameters.clear()
+                sub._parameters.update(params)
+                sub._buffers.clear()
+                sub._buffers.update(buffers)
+            for t, old in saved:
+                t.copy_(old)
 
     def make(n: str) -> ParamInit:
-        value = values[n].detach()
-        return ParamInit(f"{type(m).__name__}.{name}()",
-                         lambda t, g: t.copy_(value), target_std=None)
+        value = values[n]
+        return ParamInit(f"{cls.__name__}.{name}()",
+                         lambda t, g: t.copy_(value), target_std=None, elementwise=True)
 
     return {n: make(n) for n in values}
 
