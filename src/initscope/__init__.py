@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from . import numpy as numpy
     from . import rng as rng
     from . import theory as theory
+    from ._sweep import sweep as sweep
     from .diagnostics import compare as compare
     from .diagnostics import diagnose as diagnose
     from .guard import invariant_init as invariant_init
@@ -80,6 +81,7 @@ __all__ = [
     "model",
     "numpy",
     "rng",
+    "sweep",
     "theory",
     "truncated_normal_std",
     "variance_scaling",
@@ -97,6 +99,7 @@ _LAZY_ATTRS = {
     "diagnose": "diagnostics",
     "compare": "diagnostics",
     "invariant_init": "guard",
+    "sweep": "_sweep",
 }
 
 
