@@ -39,6 +39,9 @@ def test_process_pool_gives_the_same_table(serial_table):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+# Ray starts its processes by fork+exec; JAX, imported by earlier tests in this process,
+# warns at every fork (it cannot know an exec follows).
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_ray_tune_gives_the_same_table(serial_table):
     table = sweep(signal_at_depth, GRID, backend="ray", ray_init={"num_cpus": 2})
     assert table.equals(serial_table)

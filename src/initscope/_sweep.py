@@ -98,6 +98,7 @@ def _run_ray(fn: Trial, grid: Mapping[str, Sequence[Any]], points: list[dict[str
             "backend='ray' needs Ray Tune: pip install 'initscope[ray]'"
         ) from e
     started = False
+    saved_env: str | None = None
     if not ray.is_initialized():
         ray.init(**{"include_dashboard": False, "log_to_driver": False, **(ray_init or {})})
         started = True
@@ -106,6 +107,9 @@ def _run_ray(fn: Trial, grid: Mapping[str, Sequence[Any]], points: list[dict[str
             result = fn(**config)
             tune.report({"initscope_rows": result})
 
+        # Rows are Python lists: keep Tune from logging them to CSV/TensorBoard files.
+        saved_env = os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")
+        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
         with tempfile.TemporaryDirectory() as storage:
             tuner = tune.Tuner(
                 trainable,
@@ -120,6 +124,10 @@ def _run_ray(fn: Trial, grid: Mapping[str, Sequence[Any]], points: list[dict[str
                     raise RuntimeError(f"a Ray trial failed ({r.config}): {r.error}")
                 by_point[tuple(r.config[k] for k in grid)] = r.metrics["initscope_rows"]
     finally:
+        if saved_env is None:
+            os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
+        else:
+            os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = saved_env
         if started:
             ray.shutdown()
     return [by_point[tuple(p[k] for k in grid)] for p in points]
