@@ -53,7 +53,7 @@ RNG_VERSION = 1
 
 _WRAPPERS = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-_CHUNK = 1 << 18          # elements per job (measured best: 2^18)
+_CHUNK = 1 << 18          # elements per job at most (measured best on 2-16M elements)
 _PARALLEL_MIN = 1 << 19   # below this many elements, one thread
 
 
@@ -187,6 +187,10 @@ def _runs(layout: Layout, box: list[tuple[int, int]]) -> tuple[np.ndarray, int]:
     nd = len(gshape)
     if nd == 0:
         return np.zeros(1, dtype=np.int64), 1
+    if all(i is None for i in layout.index) and all(
+        s == 0 and n == g for (s, n), g in zip(box, gshape, strict=True)
+    ):
+        return np.zeros(1, dtype=np.int64), math.prod(gshape)  # the whole tensor
     lists = [_dim_indices(layout, d, s, n) for d, (s, n) in enumerate(box)]
     gstride = [math.prod(gshape[d + 1:]) for d in range(nd)]
     d = nd - 1
@@ -213,14 +217,6 @@ def _runs(layout: Layout, box: list[tuple[int, int]]) -> tuple[np.ndarray, int]:
 # --- lanes -> numbers -------------------------------------------------------------------
 
 
-def _unit(bits: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Lanes (int32) -> the symmetric grid x in (-1, 1), written into ``out``: float32
-    from the top 23 bits, float64 from all 32."""
-    if out.dtype == torch.float64:
-        return out.copy_(bits).mul_(2.0 ** -31).add_(2.0 ** -32)
-    return out.copy_(bits >> 9).mul_(2.0 ** -22).add_(2.0 ** -23)
-
-
 def _ndtr(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
@@ -241,26 +237,32 @@ class _Law:
             return False
         return not (self.a <= 0.0 <= self.b and max(-self.a, self.b) <= 4.0)
 
-    def apply(self, x: torch.Tensor, out: torch.Tensor) -> None:
-        """Map the grid ``x`` (which may be ``out`` itself) to values, into ``out``."""
-        if self.kind == "uniform":
-            torch.add(x.mul_(self.scale), self.mean, out=out)
+    def fill(self, bits: torch.Tensor, out: torch.Tensor) -> None:
+        """Lanes (int32) -> values, written into ``out``. The grid: float32 reads the top
+        23 bits as a signed s, x = (2 s + 1) / 2^23; float64 all 32, x = (2 s + 1) / 2^32."""
+        wide = out.dtype == torch.float64
+        step, offset = (2.0 ** -31, 2.0 ** -32) if wide else (2.0 ** -22, 2.0 ** -23)
+        k = bits if wide else bits >> 9
+        if self.kind == "uniform":  # mean + scale x, as one multiply-add on s
+            out.copy_(k).mul_(step * self.scale).add_(offset * self.scale + self.mean)
             return
+        x = out.copy_(k).mul_(step).add_(offset)  # the exact grid
+        root2 = math.sqrt(2.0)
         if self.kind == "normal":
-            torch.add(x.erfinv_().mul_(self.scale * math.sqrt(2.0)), self.mean, out=out)
+            x.erfinv_().mul_(self.scale * root2).add_(self.mean)
             return
         if not self.wide_math():
-            ea, eb = math.erf(self.a / math.sqrt(2.0)), math.erf(self.b / math.sqrt(2.0))
-            z = x.mul_((eb - ea) / 2).add_((eb + ea) / 2).erfinv_().mul_(math.sqrt(2.0))
-        else:
-            # Mirror the interval into the lower tail, where Phi keeps its resolution.
-            flip = self.a + self.b > 0
-            lo, hi = (-self.b, -self.a) if flip else (self.a, self.b)
-            pa, pb = _ndtr(lo), _ndtr(hi)
-            u = x.to(torch.float64).mul_((pb - pa) / 2).add_((pb + pa) / 2)
-            z = torch.special.ndtri(u)
-            if flip:
-                z = z.neg_()
+            ea, eb = math.erf(self.a / root2), math.erf(self.b / root2)
+            x.mul_((eb - ea) / 2).add_((eb + ea) / 2).erfinv_()
+            x.clamp_(self.a / root2, self.b / root2).mul_(self.scale * root2).add_(self.mean)
+            return
+        # Mirror the interval into the lower tail, where Phi keeps its resolution.
+        flip = self.a + self.b > 0
+        lo, hi = (-self.b, -self.a) if flip else (self.a, self.b)
+        pa, pb = _ndtr(lo), _ndtr(hi)
+        z = torch.special.ndtri(x.to(torch.float64).mul_((pb - pa) / 2).add_((pb + pa) / 2))
+        if flip:
+            z = z.neg_()
         out.copy_(z.clamp_(self.a, self.b).mul_(self.scale).add_(self.mean))
 
 
@@ -413,14 +415,16 @@ class Stream:
         work = torch.float64 if t.dtype == torch.float64 else torch.float32
         direct = t.dtype == work and t.is_contiguous() and t.device.type == "cpu"
         out = t.view(-1) if direct else torch.empty(t.numel(), dtype=work)
-        jobs = _jobs(starts, length)
+        # jobs of at most _CHUNK elements, and at least ~4 per thread on mid-size tensors
+        chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // (4 * torch.get_num_threads()))))
+        jobs = _jobs(starts, length, chunk)
 
         def run(job: tuple[int, np.ndarray, int]) -> None:
             pos, run_starts, run_len = job
             bits = lanes(key, int(run_starts[0]), run_len) if len(run_starts) == 1 else (
                 lanes_for_runs(key, run_starts, run_len))
             piece = out[pos:pos + bits.size]
-            law.apply(_unit(torch.from_numpy(bits.view(np.int32)), piece), piece)
+            law.fill(torch.from_numpy(bits.view(np.int32)), piece)
 
         pool = _executor() if t.numel() >= _PARALLEL_MIN and len(jobs) > 1 else None
         if pool is None:
@@ -457,19 +461,19 @@ class Stream:
         return mask
 
 
-def _jobs(starts: np.ndarray, length: int) -> list[tuple[int, np.ndarray, int]]:
-    """Split runs into jobs of about ``_CHUNK`` elements: (output position, run starts,
+def _jobs(starts: np.ndarray, length: int, chunk: int) -> list[tuple[int, np.ndarray, int]]:
+    """Split runs into jobs of about ``chunk`` elements: (output position, run starts,
     run length)."""
     jobs: list[tuple[int, np.ndarray, int]] = []
     pos = 0
-    if length >= _CHUNK:
+    if length >= chunk:
         for s in starts:
-            for off in range(0, length, _CHUNK):
-                n = min(_CHUNK, length - off)
+            for off in range(0, length, chunk):
+                n = min(chunk, length - off)
                 jobs.append((pos, np.array([int(s) + off], dtype=np.int64), n))
                 pos += n
         return jobs
-    per = max(1, _CHUNK // max(length, 1))
+    per = max(1, chunk // max(length, 1))
     for i in range(0, len(starts), per):
         group = starts[i:i + per]
         jobs.append((pos, group, length))
