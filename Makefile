@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench clean browser
+.PHONY: demo test docs lint typecheck pytest bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e ".[dev,jax,flax,ray]"
+		-c constraints.txt -e ".[dev,jax,flax,ray,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,8 +18,15 @@ demo: $(STAMP)
 
 test: lint typecheck pytest
 
+# The guide: run every example (docs/examples -> docs/generated), then build the site
+# offline into site/ in strict mode (a broken link or reference fails the build).
+docs: $(STAMP)
+	$(BIN)/python docs/run_examples.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "built site/index.html"
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -41,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_theory.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site docs/generated

@@ -171,12 +171,14 @@ def diagnose(
         example_inputs: for the layer graph if torch.fx cannot trace (default: inputs).
         seed: seed of the random projection and of the unit subsample for symmetry.
 
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
-    >>> _ = torch.nn.init.zeros_(net[0].weight), torch.nn.init.zeros_(net[0].bias)
-    >>> d = diagnose(net, torch.randn(64, 32))
-    >>> [v.kind for v in d.verdicts]
-    ['symmetry']
+    Examples:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(),
+        ...                           torch.nn.Linear(32, 4))
+        >>> _ = torch.nn.init.zeros_(net[0].weight), torch.nn.init.zeros_(net[0].bias)
+        >>> d = diagnose(net, torch.randn(64, 32))
+        >>> [v.kind for v in d.verdicts]
+        ['symmetry']
     """
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     graph = layer_graph(model, example_inputs if example_inputs is not None else args)

@@ -186,11 +186,13 @@ def initialize(
 
     Raises before changing anything: the model is bit-identical after any error.
 
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
-    >>> report = initialize(net, "auto", seed=0)
-    >>> [round(r.gain, 4) for r in report.records if r.name.endswith("weight")]
-    [1.0, 1.4142]
+    Examples:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
+        ...                           torch.nn.Linear(64, 8))
+        >>> report = initialize(net, "auto", seed=0)
+        >>> [round(r.gain, 4) for r in report.records if r.name.endswith("weight")]
+        [1.0, 1.4142]
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
