@@ -181,6 +181,21 @@ def test_theory_beside_measurement():
         corr[2].bias.zero_()
     d = diagnose(corr, torch.randn(256, 64, generator=g))
     assert d.layers[1].theory_note.startswith("measured")
+    assert "correlated (effective rank" in d.layers[1].theory_note
+
+
+def test_theory_note_names_the_broken_assumption():
+    """A LayerNorm whose gamma is no longer 1 breaks the theory's "length 1 after a
+    normalization"; the note says so, and the next layer inherits the departure."""
+    m = nn.Sequential(nn.Linear(256, 256), nn.LayerNorm(256), nn.Linear(256, 256), nn.Tanh(),
+                      nn.Linear(256, 8))
+    with torch.no_grad():
+        m[1].weight.fill_(3.0)
+    d = diagnose(m, torch.randn(256, 256, generator=torch.Generator().manual_seed(0)))
+    notes = {s.name: s.theory_note for s in d.layers}
+    assert "from a normalization" in notes["2"]
+    assert "inherits the departure of layer 2" in notes["4"]
+    assert notes["0"] == ""
 
 
 def test_histograms_count_every_value():

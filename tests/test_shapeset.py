@@ -8,6 +8,7 @@ from scipy import stats
 
 from initscope.datasets import CLASSES, ShapesetConfig, shapeset, shapeset_stream
 from initscope.datasets import shapeset_with_masks as with_masks
+from initscope.datasets.shapeset import CLASS_PROBABILITIES
 
 N = 3000
 
@@ -25,9 +26,14 @@ def test_format_and_range(data):
     assert x.min() >= -1.0 and x.max() <= 1.0
 
 
-def test_classes_are_uniform(data):
+def test_classes_follow_the_original_mix(data):
+    """One or two shapes with probability 1/2, types independent: singles 1/6 each,
+    same-type pairs 1/18, mixed pairs 1/9 (chi-square at level 1e-4)."""
     counts = np.bincount(data[1], minlength=9)
-    assert stats.chisquare(counts).pvalue > 1e-4
+    expected = np.array(CLASS_PROBABILITIES) * len(data[1])
+    assert CLASS_PROBABILITIES[0] == 1 / 6 and CLASS_PROBABILITIES[3] == 1 / 18
+    assert CLASS_PROBABILITIES[4] == 1 / 9 and abs(sum(CLASS_PROBABILITIES) - 1) < 1e-12
+    assert stats.chisquare(counts, expected).pvalue > 1e-4
 
 
 def test_labels_match_the_shapes_drawn(data):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--list", action="store_true", help="list the reproductions")
     rp.add_argument("--smoke", action="store_true", help="a seconds-long smoke run")
     rp.add_argument("--out", default=None, help="directory for results.csv/.md (default "
-                    "results/NAME)")
+                    "docs/results/NAME)")
 
     t = sub.add_parser("theory", help="mean-field critical point, depth scales, phase diagram")
     t.add_argument("activation", help=f"one of: {', '.join(activation_names())}")
@@ -184,8 +185,12 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 0
     module = get(args.name)
     config = module.Config.smoke() if args.smoke else module.Config()
-    out = args.out or f"results/{args.name}"
+    out = args.out or f"docs/results/{args.name}"
+    start = time.perf_counter()
     result = module.run(config, out=out)
+    result.command = "initscope reproduce " + args.name + (" --smoke" if args.smoke else "")
+    result.seconds = time.perf_counter() - start
+    result.write(out)
     print(result.markdown())
     print(f"written to {out}/")
     return 0

@@ -13,11 +13,12 @@ membership there, for a whole batch of images at once (NumPy broadcasting).
 
 >>> x, y = shapeset(4, seed=0)
 >>> x.shape, x.dtype, y.tolist()
-((4, 32, 32), dtype('float32'), [7, 5, 4, 2])
+((4, 32, 32), dtype('float32'), [0, 7, 7, 8])
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,6 +31,18 @@ SHAPES = ("triangle", "parallelogram", "ellipse")
 CLASSES: tuple[tuple[int, ...], ...] = ((0,), (1,), (2,), (0, 0), (0, 1), (0, 2), (1, 1),
                                         (1, 2), (2, 2))
 SIZE = 32
+_PAIR_CLASS = np.zeros((3, 3), dtype=np.int64)
+for _k, _c in enumerate(CLASSES):
+    if len(_c) == 2:
+        _PAIR_CLASS[_c[0], _c[1]] = _k
+
+#: Probability of each class under the original generator's mix.
+CLASS_PROBABILITIES = tuple(1 / 6 if len(c) == 1 else (1 / 18 if c[0] == c[1] else 1 / 9)
+                            for c in CLASSES)
+#: Chance level: the loss of predicting the class frequencies (their entropy, 2.110 nats)
+#: and the accuracy of always answering a most frequent class (1/6).
+CHANCE_LOSS = -sum(p * math.log(p) for p in CLASS_PROBABILITIES)
+CHANCE_ACCURACY = max(CLASS_PROBABILITIES)
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,8 @@ def _masks(kind: NDArray[np.int64], rng: np.random.Generator, cfg: ShapesetConfi
 def shapeset(n: int, *, seed: int | np.random.Generator = 0,
              config: ShapesetConfig | None = None) -> tuple[NDArray[np.float32],
                                                             NDArray[np.int64]]:
-    """``n`` images (n, 32, 32) in [-1, 1] and their labels in 0..8 (uniform classes).
+    """``n`` images (n, 32, 32) in [-1, 1] and their labels in 0..8 (the original mix:
+    :data:`CLASS_PROBABILITIES`).
     Made in chunks of 4096 images (memory stays small for any ``n``)."""
     images, labels, _ = shapeset_with_masks(n, seed=seed, config=config)
     return images, labels
@@ -123,10 +137,14 @@ _CHUNK = 4096
 
 def _shapeset(n: int, rng: np.random.Generator, cfg: ShapesetConfig
               ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_]]:
-    labels = rng.integers(0, len(CLASSES), n)
-    first = np.array([CLASSES[y][0] for y in labels], dtype=np.int64)
-    second = np.array([CLASSES[y][-1] for y in labels], dtype=np.int64)
-    two = np.array([len(CLASSES[y]) == 2 for y in labels])
+    # As the original generator: one or two shapes with probability 1/2 each, each shape's
+    # type uniform and independent. Classes: single shapes 1/6 each, same-type pairs
+    # 1/18, mixed pairs 1/9.
+    two = rng.random(n) < 0.5
+    first = rng.integers(0, len(SHAPES), n)
+    second = np.where(two, rng.integers(0, len(SHAPES), n), first)
+    labels = np.where(two, _PAIR_CLASS[np.minimum(first, second), np.maximum(first, second)],
+                      first)
     m1 = _masks(first, rng, cfg)
     m2 = np.zeros_like(m1)
     todo = np.nonzero(two)[0]

@@ -251,6 +251,7 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
     if first is None:
         return  # token inputs: the chain theory's input length is undefined
     q0 = float(first.detach().float().pow(2).mean())
+    order = list(stats)
     for p in predict(model, None, q0=q0, graph=graph):
         s = stats.get(p.name)
         if s is None or p.q_out is None:
@@ -258,8 +259,44 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
         s.predicted_pre_second_moment = p.q_out
         ratio = s.pre_second_moment / p.q_out if p.q_out > 0 else math.inf
         if not 1 / THEORY_OFF <= ratio <= THEORY_OFF:
-            s.theory_note = (f"measured {ratio:.3g}x the mean-field prediction: finite width, "
-                             "non-Gaussian inputs or correlated units")
+            k = order.index(p.name)
+            before = stats[order[k - 1]] if k > 0 else None
+            reasons = _why_theory_differs(graph.layers.get(p.name), before)
+            s.theory_note = (f"measured {ratio:.3g}x the mean-field prediction: "
+                             + "; ".join(reasons))
+
+
+#: Below this fan-in the mean-field (infinite-width) limit is a rough guide only.
+NARROW = 100
+
+
+def _why_theory_differs(info: LayerInfo | None, before: LayerStats | None) -> list[str]:
+    """The assumptions of the mean-field chain this layer's situation breaks, most
+    specific first; the generic list when none is visible."""
+    reasons = []
+    if info is not None and info.input_source == "norm":
+        reasons.append("its input comes from a normalization, whose output length the "
+                       "theory takes as 1 (gamma = 1, beta = 0, as initialized)")
+    if info is not None and info.input_source == "residual":
+        reasons.append("its input is a residual sum, whose branches the theory takes as "
+                       "independent")
+    if before is not None and before.max_rank and (
+        before.effective_rank < 0.5 * before.max_rank
+    ):
+        reasons.append(f"the units feeding it are correlated (effective rank "
+                       f"{before.effective_rank:.3g} of {before.max_rank}); the theory "
+                       "assumes independent units")
+    w = getattr(info.module, "weight", None) if info is not None else None
+    if info is not None and isinstance(w, torch.Tensor) and w.dim() >= 2:
+        fan_in = weight_fans(info).of(tuple(w.shape)).fan_in
+        if fan_in < NARROW:
+            reasons.append(f"finite width: fan-in {fan_in}, where the theory is the "
+                           "infinite-width limit")
+    if before is not None and before.theory_note and not reasons:
+        reasons.append(f"it inherits the departure of layer {before.name}")
+    if info is not None and info.input_source == "input" and not reasons:
+        reasons.append("the model input is not Gaussian or its units are correlated")
+    return reasons or ["finite width, non-Gaussian inputs or correlated units"]
 
 
 def _static(info: LayerInfo) -> LayerStats:

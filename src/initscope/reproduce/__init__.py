@@ -10,9 +10,16 @@ from ._result import Result as Result
 
 #: name -> (module, one line)
 REPRODUCTIONS: dict[str, tuple[str, str]] = {
+    "glorot2010": ("glorot2010", "Table 1 and Figs. 2, 6-7: standard vs normalized init, "
+                                 "softsign/tanh/sigmoid on Shapeset-3x2"),
     "symmetry": ("symmetry", "constant inits keep every unit identical through training"),
     "saturation": ("saturation", "U[-0.3,0.3], U[0,1], U[-1,1] saturate sigmoid and tanh"),
     "he2015": ("he2015", "30-layer plain ReLU net: Xavier's signal halves per layer, He's trains"),
+    "saxe2014": ("saxe2014", "deep linear nets: orthogonal init learns in depth-independent "
+                             "time, scaled Gaussian does not"),
+    "lsuv": ("lsuv", "LSUV vs Xavier and He on a deep tanh MLP without normalization"),
+    "critical-depth": ("critical_depth", "100-layer tanh nets train only at criticality; "
+                                         "correlations follow the c-map"),
 }
 
 

@@ -19,12 +19,23 @@ class Result:
     claims: list[tuple[str, str, str]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    #: what the numbers do not show: where and why ours differ from the paper's setting
+    notes: str = ""
+    #: how the committed results were produced, and how long it took (set by the CLI)
+    command: str = ""
+    seconds: float | None = None
 
     def markdown(self) -> str:
         cols = list(self.rows[0]) if self.rows else []
-        lines = [f"# {self.title}", "", f"Configuration: `{self.config}`", "",
-                 "| claim | paper | ours |", "|---|---|---|"]
+        lines = [f"# {self.title}", ""]
+        if self.command:
+            took = "" if self.seconds is None else f" in {self.seconds:.0f} s"
+            lines += [f"Produced by `{self.command}`{took}.", ""]
+        lines += [f"Configuration: `{self.config}`", "",
+                  "| claim | paper | ours |", "|---|---|---|"]
         lines += [f"| {c} | {p} | {o} |" for c, p, o in self.claims]
+        if self.notes:
+            lines += ["", self.notes]
         lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in self.rows]
         lines += [""] + [f"![{p.stem}]({p.name})" for p in self.figures]

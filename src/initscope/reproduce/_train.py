@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
 
 from ..datasets import shapeset
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """One torch thread for the block: the reproductions' small models train many times
+    faster without intra-op threads (measured 9x on 2 cores); restored on exit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def shapeset_mlp(depth: int, width: int, act: type[nn.Module]) -> nn.Sequential:

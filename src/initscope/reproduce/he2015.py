@@ -8,7 +8,6 @@ relative to the first; then plain SGD, the training loss at the start and at the
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from ..datasets import shapeset
+from ..datasets.shapeset import CHANCE_LOSS
 from ..model.apply import initialize
 from ._result import Result
 from ._train import shapeset_mlp, start_end, train_sgd
@@ -63,13 +63,13 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
         rows.append({"scheme": scheme, "signal_last_over_first": shrink,
                      "loss_start": start, "loss_end": end})
     by = {r["scheme"]: r for r in rows}
-    chance = math.log(9)
+    chance = CHANCE_LOSS
     claims = [
         (f"Xavier shrinks a ReLU signal by 1/2 per layer ({cfg.depth} layers)",
          f"1/2^{cfg.depth - 1} = {0.5 ** (cfg.depth - 1):.2g}",
          f"{by['xavier']['signal_last_over_first']:.2g}"),
         ("He keeps it", "1", f"{by['he']['signal_last_over_first']:.3g}"),
-        ("Xavier stalls, He trains (training loss)", f"Xavier stays at ln 9 = {chance:.3f}",
+        ("Xavier stalls, He trains (training loss)", f"Xavier stays at chance ({chance:.3f})",
          f"Xavier {by['xavier']['loss_start']:.3f} -> {by['xavier']['loss_end']:.3f}; "
          f"He {by['he']['loss_start']:.3f} -> {by['he']['loss_end']:.3f}"),
     ]

@@ -65,7 +65,7 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
         ("fan-in-blind ranges saturate sigmoid and tanh units", "yes (most units)",
          "; ".join(f"{s}: {summary(s)}" for s in SCHEMES[:3])),
         ("normalized (Xavier) init does not", "few units", summary("xavier")),
-        ("effect on training: loss at start -> end (ln 9 = 2.197 is chance)",
+        ("effect on training: loss at start -> end (chance: 2.110, the class entropy)",
          "sigmoid nets train worst (G&B Table 1: 82.6% test error on Shapeset)",
          "; ".join(f"{a} {s}: {by[a, s]['loss_start']:.2f} -> {by[a, s]['loss_end']:.2f}"
                    for a in ACTIVATIONS for s in ("uniform(-1,1)", "xavier"))),

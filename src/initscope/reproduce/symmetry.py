@@ -68,7 +68,8 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
         ("constant init: units stay identical through training", "yes (symmetry)",
          f"ones: {by['ones']['identical_units_per_layer']}, constant 0.5: "
          f"{by['constant(0.5)']['identical_units_per_layer']}"),
-        ("all zeros: the hidden layers never learn", "accuracy at chance (1/9 = 11%)",
+        ("all zeros: the hidden layers never learn",
+         "accuracy at chance (a most frequent class: 1/6 = 16.7%)",
          f"{by['zeros']['test_accuracy']:.1%}"),
         ("a random (Xavier) init breaks the symmetry", "units differ, the net learns",
          f"{by['xavier']['identical_units_per_layer']} identical, "
