@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e ".[dev,jax,flax,ray,docs]"
+		-c constraints.txt -e ".[dev,jax,flax,ray,docs,data]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -239,13 +240,19 @@ def run(rank: int, world: int, port: int, outdir: str, two_dim: bool) -> None:
         if two_dim:
             mesh2 = init_device_mesh("cpu", (2, world // 2), mesh_dim_names=("dp", "tp"))
             two_d(mesh2)
-            return
-        mesh = init_device_mesh("cpu", (world,))
-        placements(mesh)
-        fsdp(mesh)
-        tensor_parallel(mesh)
-        guard(mesh)
-        stock(mesh, outdir)
+        else:
+            mesh = init_device_mesh("cpu", (world,))
+            placements(mesh)
+            fsdp(mesh)
+            tensor_parallel(mesh)
+            guard(mesh)
+            stock(mesh, outdir)
     finally:
         dist.barrier()
         dist.destroy_process_group()
+    # Only reached when every check passed (an assertion propagates to mp.spawn above).
+    # Leave without C++ static destructors: gloo's background threads can still be
+    # joinable then and std::terminate would abort a rank that finished its work.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -186,8 +186,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     module = get(args.name)
     config = module.Config.smoke() if args.smoke else module.Config()
     out = args.out or f"docs/results/{args.name}"
+    from .reproduce._progress import shown
+
     start = time.perf_counter()
-    result = module.run(config, out=out)
+    with shown():
+        result = module.run(config, out=out)
     result.command = "initscope reproduce " + args.name + (" --smoke" if args.smoke else "")
     result.seconds = time.perf_counter() - start
     result.write(out)

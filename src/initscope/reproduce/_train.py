@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..datasets import shapeset
+from ._progress import task
 
 
 @contextmanager
@@ -39,13 +40,15 @@ def train_sgd(model: nn.Module, *, steps: int, batch: int, lr: float, seed: int)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     data = np.random.default_rng(seed)
     losses = []
-    for _ in range(steps):
-        xb, yb = (torch.from_numpy(a) for a in shapeset(batch, seed=data))
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        torch.autograd.backward(loss)
-        opt.step()
-        losses.append(float(loss.detach()))
+    with task("training", steps) as advance:
+        for _ in range(steps):
+            xb, yb = (torch.from_numpy(a) for a in shapeset(batch, seed=data))
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            torch.autograd.backward(loss)
+            opt.step()
+            losses.append(float(loss.detach()))
+            advance(1)
     return losses
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from .. import init
 from ..theory import meanfield as mf
+from ._progress import task
 from ._result import Result
 from ._train import single_thread
 
@@ -73,12 +74,14 @@ def _train(cfg: Config, sigma_w2: float) -> tuple[float, float]:
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     order = torch.randint(0, len(x), (cfg.steps, cfg.batch), generator=gen)
     losses = []
-    for idx in order:
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        torch.autograd.backward(loss)
-        opt.step()
-        losses.append(float(loss.detach()))
+    with task(f"sigma_w^2 {sigma_w2:.2f}", cfg.steps) as advance:
+        for idx in order:
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            torch.autograd.backward(loss)
+            opt.step()
+            losses.append(float(loss.detach()))
+            advance(1)
     with torch.no_grad():
         accuracy = float((model(x).argmax(1) == y).float().mean())
     tail = losses[-max(1, len(losses) // 10):]

@@ -13,7 +13,7 @@ convergence on millions of images), a learning-rate grid of a few points.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from torch import nn
 
 from ..datasets import shapeset
 from ..model.apply import initialize
+from ._progress import task
 from ._result import Result
 from ._train import single_thread
 
@@ -85,7 +86,16 @@ def _train(cfg: Config, act: str, scheme: str, lr: float, probe: torch.Tensor
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     every = max(1, cfg.steps // cfg.snapshots)
     trace: list[list[tuple[float, float]]] = []  # per snapshot, per layer: (mean, std)
+    with task(f"{act}, {scheme}, lr {lr:g}", cfg.steps) as advance:
+        _steps(cfg, model, opt, probe, every, trace, advance)
+    return model, trace
+
+
+def _steps(cfg: Config, model: nn.Sequential, opt: torch.optim.Optimizer, probe: torch.Tensor,
+           every: int, trace: list[list[tuple[float, float]]],
+           advance: Callable[[int], None]) -> None:
     for step, (x, y) in enumerate(_online(cfg)):
+        advance(1)
         if step % every == 0:
             with torch.no_grad():
                 trace.append([(float(h.mean()), float(h.std())) for h in _hidden(model, probe)])
@@ -95,7 +105,6 @@ def _train(cfg: Config, act: str, scheme: str, lr: float, probe: torch.Tensor
         opt.step()
         if not math.isfinite(loss.item()):
             break
-    return model, trace
 
 
 def _online(cfg: Config) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
