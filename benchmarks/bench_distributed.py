@@ -40,18 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/archite
 from tests.architectures import GPT
 
 import initscope
+from _common import default_init, median_time  # benchmarks/_common.py
 from initscope.rng import Stream
 
 OUT = Path(__file__).resolve().parent / "results" / "distributed.md"
-
-
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_generator(quick: bool) -> list[tuple[str, float, float]]:
@@ -59,13 +51,13 @@ def bench_generator(quick: bool) -> list[tuple[str, float, float]]:
     x = torch.empty(n)
     reps = 3 if quick else 7
     rows = [
-        ("normal", _time(lambda: Stream(0, "w").normal_(x, 0.0, 1.0), reps),
-         _time(lambda: x.normal_(), reps)),
-        ("uniform", _time(lambda: Stream(0, "w").uniform_(x, -1.0, 1.0), reps),
-         _time(lambda: x.uniform_(-1.0, 1.0), reps)),
+        ("normal", median_time(lambda: Stream(0, "w").normal_(x, 0.0, 1.0), reps),
+         median_time(lambda: x.normal_(), reps)),
+        ("uniform", median_time(lambda: Stream(0, "w").uniform_(x, -1.0, 1.0), reps),
+         median_time(lambda: x.uniform_(-1.0, 1.0), reps)),
         ("truncated normal (+-2 std)",
-         _time(lambda: Stream(0, "w").trunc_normal_(x, 0.0, 1.0, -2.0, 2.0), reps),
-         _time(lambda: torch.nn.init.trunc_normal_(x), reps)),
+         median_time(lambda: Stream(0, "w").trunc_normal_(x, 0.0, 1.0, -2.0, 2.0), reps),
+         median_time(lambda: torch.nn.init.trunc_normal_(x), reps)),
     ]
     return rows
 
@@ -89,13 +81,6 @@ def _peak_extra_mib(fn: Callable[[], object]) -> float:
     before = _rss_kib("VmRSS")
     fn()
     return (_rss_kib("VmHWM") - before) / 1024
-
-
-def _stock(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for m in model.modules():
-            if hasattr(m, "reset_parameters") and m is not model:
-                m.reset_parameters()
 
 
 def _rank(rank: int, world: int, port: int, quick: bool, out: str) -> None:
@@ -127,7 +112,7 @@ def _rank(rank: int, world: int, port: int, quick: bool, out: str) -> None:
         ours = time.perf_counter() - t
         dist.barrier()
         t = time.perf_counter()
-        stock_mem = _peak_extra_mib(lambda: _stock(model))
+        stock_mem = _peak_extra_mib(lambda: default_init(model))
         stock = time.perf_counter() - t
         results.append((ours, stock, mem, stock_mem))
     ours, stock, mem, stock_mem = (statistics.median(r[i] for r in results) for i in range(4))

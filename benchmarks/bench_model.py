@@ -18,10 +18,7 @@ import argparse
 import contextlib
 import io
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,24 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/archite
 from tests.architectures import GPT, ResNet18, mlp
 
 import initscope
+from _common import default_init, median_time  # benchmarks/_common.py
 
 OUT = Path(__file__).resolve().parent / "results" / "model_init.md"
-
-
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def _default_init(model: nn.Module) -> None:
-    with torch.no_grad():
-        for m in model.modules():
-            if hasattr(m, "reset_parameters") and m is not model:
-                m.reset_parameters()
 
 
 def bench_initialize(quick: bool) -> list[tuple[str, str, float, float]]:
@@ -64,11 +46,11 @@ def bench_initialize(quick: bool) -> list[tuple[str, str, float, float]]:
         n = sum(p.numel() for p in model.parameters())
         graph = initscope.layer_graph(model)
         repeats = 2 if quick else 3
-        ours = _time(lambda model=model: initscope.initialize(model, "auto", seed=0),
+        ours = median_time(lambda model=model: initscope.initialize(model, "auto", seed=0),
                      repeats)
-        ours_no_trace = _time(lambda model=model, graph=graph: initscope.initialize(
+        ours_no_trace = median_time(lambda model=model, graph=graph: initscope.initialize(
             model, "auto", seed=0, graph=graph), repeats)
-        default = _time(lambda model=model: _default_init(model), repeats)
+        default = median_time(lambda model=model: default_init(model), repeats)
         rows.append((f"{name}, {n / 1e6:.1f}M parameters", "initialize(model, 'auto')",
                      ours, default))
         rows.append((f"{name}, {n / 1e6:.1f}M parameters", "... with a precomputed graph",
@@ -88,17 +70,17 @@ def bench_lsuv(quick: bool) -> list[tuple[str, float]]:
             model(x)
 
     forward()
-    one_pass = _time(forward, repeats * 4)
+    one_pass = median_time(forward, repeats * 4)
     initscope.initialize(model, "orthogonal", seed=0)
-    calibrate = _time(lambda: initscope.lsuv(model, x, orthogonal_init=False), repeats)
-    ours_total = _time(lambda: initscope.lsuv(model, x, seed=0), repeats)
+    calibrate = median_time(lambda: initscope.lsuv(model, x, orthogonal_init=False), repeats)
+    ours_total = median_time(lambda: initscope.lsuv(model, x, seed=0), repeats)
     from lsuv import lsuv_with_singlebatch
 
     def package() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             lsuv_with_singlebatch(model, x, verbose=False)
 
-    theirs = _time(package, repeats)
+    theirs = median_time(package, repeats)
     rows = [
         (f"one forward pass ({depth} x {width}, batch {batch})", one_pass),
         ("initscope.lsuv, calibration only", calibrate),

@@ -141,6 +141,21 @@ def placements(mesh: Any) -> None:
                     assert torch.equal(got, want), (label, shape, pl, dtype)
 
 
+def _sharded_mlp(shard: Callable[[nn.Module], object], seed: int, label: str) -> nn.Module:
+    """meta -> ``shard(model)`` -> to_empty -> initialize; checked against one process."""
+    ref = _mlp()
+    initscope.initialize(ref, "auto", seed=seed)
+    with torch.device("meta"):
+        model = _mlp()
+    shard(model)
+    model.to_empty(device="cpu")
+    initscope.initialize(model, "auto", seed=seed)
+    _compare(model, ref, label)
+    _not_copies(model, ref, label)
+    _train_step(model, torch.randn(4, 20))
+    return model
+
+
 def tensor_parallel(mesh: Any) -> None:
     from torch.distributed.tensor.parallel import (
         ColwiseParallel,
@@ -148,17 +163,8 @@ def tensor_parallel(mesh: Any) -> None:
         parallelize_module,
     )
 
-    ref = _mlp()
-    initscope.initialize(ref, "auto", seed=1)
-    with torch.device("meta"):
-        model = _mlp()
-    parallelize_module(model, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel(),
-                                     "4": ColwiseParallel()})
-    model.to_empty(device="cpu")
-    initscope.initialize(model, "auto", seed=1)
-    _compare(model, ref, "tp")
-    _not_copies(model, ref, "tp")
-    _train_step(model, torch.randn(4, 20))
+    _sharded_mlp(lambda m: parallelize_module(m, mesh, {
+        "0": ColwiseParallel(), "2": RowwiseParallel(), "4": ColwiseParallel()}), 1, "tp")
 
 
 def two_d(mesh2: Any) -> None:
@@ -170,19 +176,13 @@ def two_d(mesh2: Any) -> None:
         parallelize_module,
     )
 
-    ref = _mlp()
-    initscope.initialize(ref, "auto", seed=2)
-    with torch.device("meta"):
-        model = _mlp()
-    parallelize_module(model, mesh2["tp"], {"0": ColwiseParallel(), "2": RowwiseParallel()})
-    fully_shard(model, mesh=mesh2["dp"])
-    model.to_empty(device="cpu")
-    initscope.initialize(model, "auto", seed=2)
+    def shard(m: nn.Module) -> None:
+        parallelize_module(m, mesh2["tp"], {"0": ColwiseParallel(), "2": RowwiseParallel()})
+        fully_shard(m, mesh=mesh2["dp"])
+
+    model = _sharded_mlp(shard, 2, "2-D")
     placements = {n: tuple(p.placements) for n, p in model.named_parameters()}
     assert len(placements["0.weight"]) == 2, placements
-    _compare(model, ref, "2-D")
-    _not_copies(model, ref, "2-D")
-    _train_step(model, torch.randn(4, 20))
 
 
 def guard(mesh: Any) -> None:
