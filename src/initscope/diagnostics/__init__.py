@@ -5,6 +5,8 @@ from ._compare import compare as compare
 from ._diagnose import Diagnosis as Diagnosis
 from ._diagnose import LayerStats as LayerStats
 from ._diagnose import diagnose as diagnose
+from .layer_jacobian import LayerJacobian as LayerJacobian
+from .layer_jacobian import layer_jacobian_singular_values as layer_jacobian_singular_values
 from .monitor import Monitor as Monitor
 from .spectrum import JacobianSpectrum as JacobianSpectrum
 from .spectrum import jacobian_spectrum as jacobian_spectrum
@@ -14,10 +16,12 @@ __all__ = [
     "Comparison",
     "Diagnosis",
     "JacobianSpectrum",
+    "LayerJacobian",
     "LayerStats",
     "Monitor",
     "Verdict",
     "compare",
     "diagnose",
     "jacobian_spectrum",
+    "layer_jacobian_singular_values",
 ]
