@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("script", ["bench_init.py", "bench_model.py", "bench_distributed.py"])
+@pytest.mark.parametrize("script", ["bench_init.py", "bench_model.py", "bench_distributed.py",
+                                    "bench_diagnose.py"])
 def test_benchmark_smoke(script):
     before = {p: p.read_bytes() for p in (ROOT / "benchmarks" / "results").glob("*.md")}
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
