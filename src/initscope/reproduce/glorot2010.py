@@ -169,7 +169,7 @@ def _figures(out: Path, cfg: Config, sigmoid_trace: list[list[tuple[float, float
     plt.close(fig)
     for kind, label in (("act", "Fig. 6: tanh activations at init"),
                         ("grad", "Fig. 7: back-propagated gradients at init")):
-        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=110, sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=110)
         for ax, scheme in zip(axes, SCHEMES, strict=True):
             for k, values in enumerate(hists[f"{kind}_{scheme}"]):
                 ax.hist(values, bins=60, histtype="step", density=True, label=f"layer {k + 1}")
