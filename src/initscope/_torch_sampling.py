@@ -129,9 +129,15 @@ def trunc_normal(
         generator = Stream(seed, "initscope.trunc_normal_")
     if isinstance(generator, Stream):
         generator.trunc_normal_(tensor, mean, std, a, b)
-        if tensor.dtype in _LOW_PRECISION:
-            _pull_inside(tensor, a, b)
-        return tensor
+    else:
+        _normal_then_redraw(tensor, mean, std, a, b, generator)
+    if tensor.dtype in _LOW_PRECISION:
+        _pull_inside(tensor, a, b)
+    return tensor
+
+
+def _normal_then_redraw(tensor: torch.Tensor, mean: float, std: float, a: float, b: float,
+                        generator: torch.Generator | None) -> None:
     alpha, beta = (a - mean) / std, (b - mean) / std
     buf = _buffer(tensor)
     flat = buf.view(-1)
@@ -143,9 +149,6 @@ def trunc_normal(
     else:
         flat.copy_(_inverse_cdf(flat.numel(), mean, std, a, b, flat, generator))
     _into(tensor, buf)
-    if tensor.dtype in _LOW_PRECISION:
-        _pull_inside(tensor, a, b)
-    return tensor
 
 
 def _inverse_cdf(
