@@ -1,10 +1,12 @@
-"""What the benchmark scripts share: a median timer and the stock default init."""
+"""What the benchmark scripts share: a median timer, the stock default init, and how a
+results table is written."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,3 +28,10 @@ def default_init(model: nn.Module) -> None:
         for m in model.modules():
             if hasattr(m, "reset_parameters") and m is not model:
                 m.reset_parameters()
+
+
+def write_table(out: Path, lines: list[str]) -> None:
+    """Publish a results table (a full run only; smoke runs print and never call this)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/archite
 from tests.architectures import ResNet18, mlp
 
 import initscope
-from _common import median_time  # benchmarks/_common.py
+from _common import median_time, write_table  # benchmarks/_common.py
 from initscope.diagnostics import jacobian_spectrum
 
 OUT = Path(__file__).resolve().parent / "results" / "diagnose.md"
@@ -144,10 +144,9 @@ def main() -> None:
     for n, t_l, t_f, s_l, s_f in spec:
         lines.append(f"| {n} | {t_l:.3f} | {t_f:.3f} | {t_f / t_l:.1f}x | {s_l:.6f} | "
                      f"{s_f:.6f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        OUT.write_text(text)
+    print("\n".join(lines))
+    if not args.quick:  # a smoke run prints; only a full run replaces the published table
+        write_table(OUT, lines)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from _common import write_table  # benchmarks/_common.py
 from initscope import init
 
 OUT = Path(__file__).resolve().parent / "results" / "init_throughput.md"
@@ -101,9 +102,7 @@ def write(rows: list[tuple[str, str, float, float, float]], quick: bool) -> None
         "measure per-call overhead (validation, fans, gain lookup: about a microsecond); the "
         "larger ones measure sampling.",
     ]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {OUT}")
+    write_table(OUT, lines)
 
 
 if __name__ == "__main__":

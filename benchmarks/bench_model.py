@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/archite
 from tests.architectures import GPT, ResNet18, mlp
 
 import initscope
-from _common import default_init, median_time  # benchmarks/_common.py
+from _common import default_init, median_time, write_table  # benchmarks/_common.py
 
 OUT = Path(__file__).resolve().parent / "results" / "model_init.md"
 
@@ -116,9 +116,7 @@ def write(init_rows: list[tuple[str, str, float, float]], lsuv_rows: list[tuple[
         "|---|---:|---:|",
     ]
     lines += [f"| {w} | {t:.4f} | {t / forward:.1f} |" for w, t in lsuv_rows]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {OUT}")
+    write_table(OUT, lines)
 
 
 if __name__ == "__main__":

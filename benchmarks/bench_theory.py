@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import write_table  # benchmarks/_common.py
 from initscope import theory
 
 OUT = Path(__file__).resolve().parent / "results" / "theory.md"
@@ -48,9 +49,7 @@ def write(rows: list[tuple[str, float, float, float]], n: int) -> None:
         "|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {a} | {g:.2f} | {lp:.2f} | {lp / g:.0f}x | {e:.1e} |" for a, g, lp, e in rows]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {OUT}")
+    write_table(OUT, lines)
 
 
 if __name__ == "__main__":
