@@ -52,6 +52,34 @@ def train_sgd(model: nn.Module, *, steps: int, batch: int, lr: float, seed: int)
     return losses
 
 
+def teacher_task(inputs: int, gen: torch.Generator, n: int = 8192
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A task a linear model solves, so that depth is the only obstacle: ``n`` Gaussian
+    inputs, the class (of 10) the argmax of a fixed random projection of each."""
+    teacher = torch.randn(inputs, 10, generator=gen)
+    x = torch.randn(n, inputs, generator=gen)
+    return x, (x @ teacher).argmax(1)
+
+
+def sgd_on_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
+                   lr: float, label: str) -> tuple[float, list[float]]:
+    """Plain SGD on the minibatches whose rows ``order`` lists; the training accuracy on
+    all of ``x`` afterwards and the loss of every step."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    with task(label, len(order)) as advance:
+        for idx in order:
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            torch.autograd.backward(loss)
+            opt.step()
+            losses.append(float(loss.detach()))
+            advance(1)
+    with torch.no_grad():
+        accuracy = float((model(x).argmax(1) == y).float().mean())
+    return accuracy, losses
+
+
 def start_end(losses: list[float]) -> tuple[float, float]:
     """Mean loss over the first and the last tenth of training."""
     window = max(1, len(losses) // 10)

@@ -15,7 +15,7 @@ against the c-map iterated from the first layer's (q, c).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,8 @@ from torch import nn
 
 from .. import init
 from ..theory import meanfield as mf
-from ._progress import task
 from ._result import Result
-from ._train import single_thread
+from ._train import sgd_on_batches, single_thread, teacher_task
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Config:
     corr_width: int = 1000
     corr_pairs: int = 32
     seed: int = 0
-    inputs: int = field(default=32)
+    inputs: int = 32
 
     @classmethod
     def smoke(cls) -> Config:
@@ -67,23 +66,10 @@ def _mlp(cfg: Config, width: int, sigma_w2: float, gen: torch.Generator) -> nn.S
 def _train(cfg: Config, sigma_w2: float) -> tuple[float, float]:
     """Training accuracy and final loss (mean of the last tenth of steps)."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    teacher = torch.randn(cfg.inputs, 10, generator=gen)
-    x = torch.randn(8192, cfg.inputs, generator=gen)
-    y = (x @ teacher).argmax(1)
+    x, y = teacher_task(cfg.inputs, gen)
     model = _mlp(cfg, cfg.width, sigma_w2, gen)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     order = torch.randint(0, len(x), (cfg.steps, cfg.batch), generator=gen)
-    losses = []
-    with task(f"sigma_w^2 {sigma_w2:.2f}", cfg.steps) as advance:
-        for idx in order:
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            torch.autograd.backward(loss)
-            opt.step()
-            losses.append(float(loss.detach()))
-            advance(1)
-    with torch.no_grad():
-        accuracy = float((model(x).argmax(1) == y).float().mean())
+    accuracy, losses = sgd_on_batches(model, x, y, order, cfg.lr, f"sigma_w^2 {sigma_w2:.2f}")
     tail = losses[-max(1, len(losses) // 10):]
     return accuracy, sum(tail) / len(tail)
 

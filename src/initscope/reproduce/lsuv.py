@@ -22,7 +22,7 @@ from torch import nn
 from ..model._lsuv import lsuv
 from ..model.apply import initialize
 from ._result import Result
-from ._train import single_thread
+from ._train import sgd_on_batches, single_thread, teacher_task
 
 SCHEMES = ("xavier", "he", "lsuv")
 
@@ -68,9 +68,7 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
 
 def _run(cfg: Config, out: str | Path | None) -> Result:
     gen = torch.Generator().manual_seed(cfg.seed)
-    teacher = torch.randn(cfg.inputs, 10, generator=gen)
-    x = torch.randn(8192, cfg.inputs, generator=gen)
-    y = (x @ teacher).argmax(1)
+    x, y = teacher_task(cfg.inputs, gen)
     order = torch.randint(0, len(x), (cfg.steps, cfg.batch), generator=gen)
     rows: list[dict[str, Any]] = []
     for scheme in SCHEMES:
@@ -82,18 +80,11 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
         else:
             initialize(model, scheme, seed=cfg.seed)
         stds = _output_stds(model, x[:512])
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        for idx in order:
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            torch.autograd.backward(loss)
-            opt.step()
-        with torch.no_grad():
-            accuracy = float((model(x).argmax(1) == y).float().mean())
+        accuracy, losses = sgd_on_batches(model, x, y, order, cfg.lr, scheme)
         hidden = stds[:-1]
         rows.append({"scheme": scheme, "std_first": hidden[0], "std_last": hidden[-1],
                      "std_min": min(hidden), "std_max": max(hidden),
-                     "train_accuracy": accuracy, "final_loss": float(loss.detach())})
+                     "train_accuracy": accuracy, "final_loss": losses[-1]})
     by = {r["scheme"]: r for r in rows}
     claims = [
         ("LSUV: every layer's output std is 1 at init", "1.0 by construction",
