@@ -69,6 +69,13 @@ def _trend(ratio: float, what: str, evidence: str, subject: str, fix: str) -> li
     return [Verdict(kind, evidence, reason, fix)]  # type: ignore[arg-type]
 
 
+def _worst(layers: list[LayerStats], fraction: str) -> LayerStats | None:
+    """The layer with the largest measured ``fraction`` ("saturated" or "dead"); None when
+    no layer measures it."""
+    measured = [s for s in layers if getattr(s, fraction) is not None]
+    return max(measured, key=lambda s: getattr(s, fraction), default=None)
+
+
 def judge(layers: list[LayerStats]) -> list[Verdict]:
     """All verdicts that fire, in a fixed order (symmetry first: it explains the rest)."""
     out: list[Verdict] = []
@@ -85,16 +92,14 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
             "same gradient, so training never tells them apart.",
             "a random initialization, e.g. initscope.initialize(model, 'auto')",
         ))
-    sat = max((s for s in layers if s.saturated is not None), key=lambda s: s.saturated or 0,
-              default=None)
+    sat = _worst(layers, "saturated")
     if sat is not None and (sat.saturated or 0) > SATURATED:
         out.append(Verdict(
             "saturation", f"{sat.saturated:.0%} of {sat.name}'s {sat.activation} units saturated",
             "Saturated units pass almost no gradient (their derivative is ~0).",
             _gain_hint(layers) + " (smaller weights)",
         ))
-    dead = max((s for s in layers if s.dead is not None), key=lambda s: s.dead or 0,
-               default=None)
+    dead = _worst(layers, "dead")
     if dead is not None and (dead.dead or 0) > DEAD:
         out.append(Verdict(
             "dead_units", f"{dead.dead:.0%} of {dead.name}'s units are zero for the whole batch",
