@@ -22,6 +22,18 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median wall time of each of ``fns``, timed in turn within every round so that a
+    slow spell of the machine falls on all of them alike (ratios stay fair)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
 def default_init(model: nn.Module) -> None:
     """What the model's own modules do at construction: every ``reset_parameters()``."""
     with torch.no_grad():

@@ -116,9 +116,16 @@ def normal_rule(cuts: Sequence[float] = ()) -> tuple[Array, Array]:
     """Nodes and weights with sum(w * f(z)) ~= E[f(z)], z ~ N(0, 1), exact across ``cuts``
     (kinks of f in z units): Gauss-Hermite without cuts, composite Gauss-Legendre on
     f(z) pdf(z) with them."""
-    inside = sorted({float(c) for c in cuts if abs(c) < TAIL})
+    inside = tuple(sorted({float(c) for c in cuts if abs(c) < TAIL}))
     if not inside:
         return hermite_rule()
+    return _composite_rule(inside)
+
+
+@lru_cache(maxsize=256)
+def _composite_rule(inside: tuple[float, ...]) -> tuple[Array, Array]:
+    """Composite Gauss-Legendre across the sorted cuts ``inside`` (cached: the same kinks
+    recur for every layer with the same nonlinearity)."""
     edges = [-TAIL, *inside, TAIL]
     t, tw = _legendre_rule(LEGENDRE_NODES)
     nodes, weights = [], []
@@ -127,7 +134,10 @@ def normal_rule(cuts: Sequence[float] = ()) -> tuple[Array, Array]:
         z = lo + half * (t + 1.0)
         nodes.append(z)
         weights.append(half * tw * normal_pdf(z))
-    return np.concatenate(nodes), np.concatenate(weights)
+    x, w = np.concatenate(nodes), np.concatenate(weights)
+    x.setflags(write=False)  # shared by every caller of the cache
+    w.setflags(write=False)
+    return x, w
 
 
 def gaussian_product_expectation(

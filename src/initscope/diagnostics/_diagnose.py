@@ -159,6 +159,7 @@ def diagnose(
     loss_fn: Any = None,
     example_inputs: Any = None,
     seed: int = 0,
+    graph: LayerGraph | None = None,
 ) -> Diagnosis:
     """Measure signal propagation through ``model`` on ``inputs`` and say what is wrong.
 
@@ -169,7 +170,10 @@ def diagnose(
             error; otherwise the sum of the outputs times a fixed random projection.
         loss_fn: ``loss_fn(output, target) -> scalar`` instead of the default.
         example_inputs: for the layer graph if torch.fx cannot trace (default: inputs).
-        seed: seed of the random projection and of the unit subsample for symmetry.
+        seed: seed of the random projection and of the sample and unit subsamples.
+        graph: this model's layer graph (``layer_graph(model)``, or ``.graph`` of an
+            earlier diagnosis of it) to skip tracing when diagnosing the same model again,
+            e.g. during training.
 
     Examples:
         >>> import torch
@@ -181,14 +185,19 @@ def diagnose(
         ['symmetry']
     """
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    graph = layer_graph(model, example_inputs if example_inputs is not None else args)
-    gen = torch.Generator().manual_seed(seed)
+    if graph is not None:
+        graph.require_of(model, "diagnose")
+    else:
+        graph = layer_graph(model, example_inputs if example_inputs is not None else args)
+    gen = torch.Generator().manual_seed(seed)  # the subsamples
+    loss_gen = torch.Generator().manual_seed(seed)  # the projection: shape-independent
     layers = [i for i in sorted(graph, key=lambda i: i.order) if i.order >= 0
               and i.kind != "embedding"]
     stats = {i.name: _static(i) for i in layers}
     params = list(model.parameters())
     saved_grads = [p.grad for p in params]
     handles = []
+    grams: dict[str, _stats.UnitGram | None] = {}
 
     def forward_hook(info: LayerInfo) -> Any:
         done: list[bool] = []
@@ -200,13 +209,18 @@ def diagnose(
             out = output[0] if isinstance(output, tuple) else output
             if not isinstance(out, torch.Tensor) or not out.is_floating_point():
                 return
-            _measure(stats[info.name], info, out, gen)
+            cdim = _channel_dim(info, out)
+            index = _stats.row_index(out.shape, cdim, gen)  # the same samples both ways
+            grams[info.name] = _measure(stats[info.name], info, out, cdim, index, gen)
             if out.requires_grad:
                 s = stats[info.name]
 
-                def grad_hook(g: torch.Tensor, s: LayerStats = s) -> None:
-                    s.grad_pre_var = float(g.detach().float().var())
-                    s.grad_hist = _stats.histogram(g.detach())
+                def grad_hook(g: torch.Tensor, s: LayerStats = s, cdim: int = cdim,
+                              index: torch.Tensor | None = index) -> None:
+                    s.grad_pre_var = _stats.variance(g)
+                    rows = _stats.take_rows(g, cdim, index)
+                    s.grad_hist = _stats.histogram(_hist_rows(rows),
+                                                   mean_square=s.grad_pre_var)
 
                 out.register_hook(grad_hook)  # type: ignore[no-untyped-call]
 
@@ -220,18 +234,23 @@ def diagnose(
         with torch.enable_grad():
             output = model(*args)
             loss = loss_fn(output, target) if loss_fn is not None else _default_loss(
-                output, target, gen)
+                output, target, loss_gen)
             loss.backward()
         for info in layers:
             w = getattr(info.module, "weight", None)
             if isinstance(w, torch.Tensor) and w.grad is not None:
-                stats[info.name].grad_weight_var = float(w.grad.detach().float().var())
+                stats[info.name].grad_weight_var = _stats.variance(w.grad)
     finally:
         for h in handles:
             h.remove()
         for p, g in zip(params, saved_grads, strict=True):
             p.grad = g
     ordered = [stats[i.name] for i in layers]
+    names, unit_grams = list(grams), list(grams.values())
+    for n, same, rank in zip(names, _stats.identical_fractions(unit_grams),
+                             _stats.effective_ranks(unit_grams), strict=True):
+        if grams[n] is not None:
+            stats[n].identical_units, stats[n].effective_rank = same, rank
     _beside_theory(model, graph, args, stats)
     return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
 
@@ -306,23 +325,32 @@ def _static(info: LayerInfo) -> LayerStats:
     w = getattr(info.module, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() >= 2 and info.kind != "norm":
         f = weight_fans(info).of(tuple(w.shape))
-        s.gain_used = math.sqrt(f.fan_in * float(w.detach().double().pow(2).mean()))
+        s.gain_used = math.sqrt(f.fan_in * _stats.moments(w)[1])
         s.gain_auto = input_gain(info)
     return s
 
 
-def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, gen: torch.Generator) -> None:
+def _hist_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Whole samples of a (samples, units) matrix, at most HIST_VALUES values."""
+    return rows[: max(1, _stats.HIST_VALUES // max(1, rows.shape[1]))]
+
+
+def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
+             index: torch.Tensor | None, gen: torch.Generator) -> _stats.UnitGram | None:
+    """Fill the forward statistics of ``s`` from ``out`` (units along ``cdim``; the
+    samples ``index`` for the subsampled ones); returns what symmetry and the effective
+    rank need, which diagnose() finishes for all layers at once."""
     with torch.no_grad():
-        x = _stats.as_samples_by_units(out, _channel_dim(info, out))
-        s.pre_mean, s.pre_second_moment = float(x.mean()), _stats.second_moment(x)
+        t = out.detach()
+        s.pre_mean, s.pre_second_moment = _stats.moments(t)
         fn = torch_function(info.output_activation) if info.output_activation else None
-        a = fn(x) if fn is not None else x
-        s.act_mean, s.act_second_moment = float(a.mean()), _stats.second_moment(a)
+        a = fn(t) if fn is not None else t
+        s.act_mean, s.act_second_moment = _stats.moments(a)
         name = info.output_activation.name if info.output_activation else ""
         s.saturated = _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH)
-        s.dead = _stats.dead_fraction(a, name)
-        s.identical_units = _stats.identical_fraction(a, gen)
-        s.effective_rank = _stats.effective_rank(a, gen)
-        s.units = int(a.shape[1])
-        s.max_rank = min(s.units, _stats.MAX_UNITS_RANK, min(a.shape[0], _stats.MAX_ROWS_RANK) - 1)
-        s.act_hist = _stats.histogram(a, name)
+        s.dead = _stats.dead_fraction(a, name, cdim)
+        rows = _stats.take_rows(a, cdim, index)
+        s.units = int(rows.shape[1])
+        s.max_rank = min(s.units, _stats.MAX_UNITS, rows.shape[0] - 1)
+        s.act_hist = _stats.histogram(_hist_rows(rows), name, s.act_second_moment)
+        return _stats.unit_gram(rows, gen)

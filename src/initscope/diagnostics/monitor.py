@@ -98,15 +98,16 @@ class Monitor:
                     out.is_floating_point():
                 return
             with torch.no_grad():
-                x = _stats.as_samples_by_units(out, _channel_dim(info, out))
+                t = out.detach()
                 fn = torch_function(info.output_activation) if info.output_activation else None
-                a = fn(x) if fn is not None else x
+                a = fn(t) if fn is not None else t
                 name = info.output_activation.name if info.output_activation else ""
                 row: dict[str, Any] = {
                     "step": self.step, "layer": info.name, "activation": name or None,
-                    "act_mean": float(a.mean()), "act_std": float(a.std()),
+                    "act_mean": _stats.moments(a)[0], "act_std": _stats.variance(a) ** 0.5,
                     "saturated": _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH),
-                    "dead": _stats.dead_fraction(a, name), "grad_std": math.nan,
+                    "dead": _stats.dead_fraction(a, name, _channel_dim(info, t)),
+                    "grad_std": math.nan,
                 }
             self.records.append(row)
             if self._writer is not None:
@@ -114,7 +115,7 @@ class Monitor:
                     self._writer.add_scalar(f"{info.name}/{key}", row[key], self.step)
             if out.requires_grad:
                 def grad_hook(g: torch.Tensor, row: dict[str, Any] = row) -> None:
-                    row["grad_std"] = float(g.detach().float().std())
+                    row["grad_std"] = _stats.variance(g) ** 0.5
 
                 out.register_hook(grad_hook)  # type: ignore[no-untyped-call]
 

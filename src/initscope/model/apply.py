@@ -204,7 +204,10 @@ def initialize(
     recipe = RECIPES.get(key) if key else None
     base = None if recipe else policy(scheme)  # validates the name before any tracing
     with_overrides(base or (lambda info: None), overrides)  # validates the overrides too
-    graph = graph if graph is not None else layer_graph(model, example_inputs)
+    if graph is not None:
+        graph.require_of(model, "initialize")
+    else:
+        graph = layer_graph(model, example_inputs)
     rule = with_overrides(recipe(graph) if recipe else base, overrides)  # type: ignore[arg-type]
 
     plans: dict[str, Plan | None] = {}

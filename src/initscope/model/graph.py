@@ -18,7 +18,7 @@ recipes), and fused projections whose output is split in equal parts (QKV).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -121,6 +121,27 @@ class LayerGraph:
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    def rebound(self, model: nn.Module) -> LayerGraph:
+        """The same graph with each layer's module looked up by name in ``model`` (a copy
+        of the model this graph was built for)."""
+        modules = dict(model.named_modules())
+        missing = [n for n in self.layers if n not in modules]
+        if missing:
+            raise ValueError(f"graph.rebound: the model has no modules {missing[:3]}")
+        layers = {n: replace(i, module=modules[n]) for n, i in self.layers.items()}
+        return replace(self, layers=layers)
+
+    def require_of(self, model: nn.Module, caller: str) -> None:
+        """Raise unless every layer of this graph is a module of ``model`` (a graph
+        passed in by the caller must have been built for this very model)."""
+        modules = {id(m) for m in model.modules()}
+        stray = [i.name for i in self if id(i.module) not in modules]
+        if stray:
+            raise ValueError(
+                f"{caller}: graph= was not built for this model: its layers "
+                f"{', '.join(stray[:3])}{' ...' if len(stray) > 3 else ''} are not modules "
+                "of it; pass layer_graph(model) of this model, or leave graph out")
 
 
 # --- classification of trace nodes -------------------------------------------------

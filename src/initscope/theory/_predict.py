@@ -48,15 +48,21 @@ class LayerPrediction:
         return dict(self.__dict__)
 
 
+def _mean_square(t: torch.Tensor) -> float:
+    """Mean of the squares in one pass (a float32 norm: no float64 copy of the weight)."""
+    t = t.detach()
+    return float(torch.linalg.vector_norm(t, dtype=torch.float32)) ** 2 / t.numel()
+
+
 def _layer_sigmas(info: LayerInfo) -> tuple[float, float, float] | None:
     m = info.module
     weight = getattr(m, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
         return None
     f = weight_fans(info).of(tuple(weight.shape))
-    var_w = float(weight.detach().double().pow(2).mean())  # second moment: mean may be nonzero
+    var_w = _mean_square(weight)  # second moment: the mean may be nonzero
     bias = getattr(m, "bias", None)
-    sb2 = float(bias.detach().double().pow(2).mean()) if isinstance(bias, torch.Tensor) else 0.0
+    sb2 = _mean_square(bias) if isinstance(bias, torch.Tensor) and bias.numel() else 0.0
     return f.fan_in * var_w, f.fan_out * var_w, sb2
 
 
@@ -83,7 +89,11 @@ def predict(
     """
     clone = copy.deepcopy(model) if scheme is not None else model
     # The graph gives structure (names, what feeds what); weights are read from the copy.
-    graph = graph if graph is not None else layer_graph(clone, example_inputs)
+    if graph is None:
+        graph = layer_graph(clone, example_inputs)
+    elif clone is not model:
+        graph.require_of(model, "predict")
+        graph = graph.rebound(clone)
     if scheme is not None:
         initialize(clone, scheme, seed=seed, graph=graph)
     modules = dict(clone.named_modules())
