@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves
 
 from .._tabular import dataframe
+from .._tensor_moments import mean_square, moments, variance
 from .._torch_activation import torch_function
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import input_gain, weight_fans
@@ -217,7 +218,7 @@ def diagnose(
 
                 def grad_hook(g: torch.Tensor, s: LayerStats = s, cdim: int = cdim,
                               index: torch.Tensor | None = index) -> None:
-                    s.grad_pre_var = _stats.variance(g)
+                    s.grad_pre_var = variance(g)
                     rows = _stats.take_rows(g, cdim, index)
                     s.grad_hist = _stats.histogram(_hist_rows(rows),
                                                    mean_square=s.grad_pre_var)
@@ -239,7 +240,7 @@ def diagnose(
         for info in layers:
             w = getattr(info.module, "weight", None)
             if isinstance(w, torch.Tensor) and w.grad is not None:
-                stats[info.name].grad_weight_var = _stats.variance(w.grad)
+                stats[info.name].grad_weight_var = variance(w.grad)
     finally:
         for h in handles:
             h.remove()
@@ -325,7 +326,7 @@ def _static(info: LayerInfo) -> LayerStats:
     w = getattr(info.module, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() >= 2 and info.kind != "norm":
         f = weight_fans(info).of(tuple(w.shape))
-        s.gain_used = math.sqrt(f.fan_in * _stats.moments(w)[1])
+        s.gain_used = math.sqrt(f.fan_in * mean_square(w))
         s.gain_auto = input_gain(info)
     return s
 
@@ -342,10 +343,10 @@ def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
     rank need, which diagnose() finishes for all layers at once."""
     with torch.no_grad():
         t = out.detach()
-        s.pre_mean, s.pre_second_moment = _stats.moments(t)
+        s.pre_mean, s.pre_second_moment = moments(t)
         fn = torch_function(info.output_activation) if info.output_activation else None
         a = fn(t) if fn is not None else t
-        s.act_mean, s.act_second_moment = _stats.moments(a)
+        s.act_mean, s.act_second_moment = moments(a)
         name = info.output_activation.name if info.output_activation else ""
         s.saturated = _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH)
         s.dead = _stats.dead_fraction(a, name, cdim)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .._tabular import dataframe
+from .._tensor_moments import moments, variance
 from .._torch_activation import torch_function
 from ..model.graph import LayerGraph, layer_graph
 from . import _stats
@@ -104,7 +105,7 @@ class Monitor:
                 name = info.output_activation.name if info.output_activation else ""
                 row: dict[str, Any] = {
                     "step": self.step, "layer": info.name, "activation": name or None,
-                    "act_mean": _stats.moments(a)[0], "act_std": _stats.variance(a) ** 0.5,
+                    "act_mean": moments(a)[0], "act_std": variance(a) ** 0.5,
                     "saturated": _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH),
                     "dead": _stats.dead_fraction(a, name, _channel_dim(info, t)),
                     "grad_std": math.nan,
@@ -115,7 +116,7 @@ class Monitor:
                     self._writer.add_scalar(f"{info.name}/{key}", row[key], self.step)
             if out.requires_grad:
                 def grad_hook(g: torch.Tensor, row: dict[str, Any] = row) -> None:
-                    row["grad_std"] = _stats.variance(g) ** 0.5
+                    row["grad_std"] = variance(g) ** 0.5
 
                 out.register_hook(grad_hook)  # type: ignore[no-untyped-call]
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .._core.activations import Activation, activation
+from .._tensor_moments import mean_square
 from ..model.apply import initialize
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import Policy, weight_fans
@@ -48,21 +49,15 @@ class LayerPrediction:
         return dict(self.__dict__)
 
 
-def _mean_square(t: torch.Tensor) -> float:
-    """Mean of the squares in one pass (a float32 norm: no float64 copy of the weight)."""
-    t = t.detach()
-    return float(torch.linalg.vector_norm(t, dtype=torch.float32)) ** 2 / t.numel()
-
-
 def _layer_sigmas(info: LayerInfo) -> tuple[float, float, float] | None:
     m = info.module
     weight = getattr(m, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
         return None
     f = weight_fans(info).of(tuple(weight.shape))
-    var_w = _mean_square(weight)  # second moment: the mean may be nonzero
+    var_w = mean_square(weight)  # second moment: the mean may be nonzero
     bias = getattr(m, "bias", None)
-    sb2 = _mean_square(bias) if isinstance(bias, torch.Tensor) and bias.numel() else 0.0
+    sb2 = mean_square(bias) if isinstance(bias, torch.Tensor) and bias.numel() else 0.0
     return f.fan_in * var_w, f.fan_out * var_w, sb2
 
 

@@ -1,0 +1,39 @@
+"""Moments of every value of a tensor, each in one reduction without a temporary copy
+(the diagnostics read them off activations, gradients and weights; the theory off
+weights)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["as_float", "mean_square", "moments", "variance"]
+
+
+def as_float(t: torch.Tensor) -> torch.Tensor:
+    t = t.detach()
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
+def moments(t: torch.Tensor) -> tuple[float, float]:
+    """(mean, mean square) of every value of ``t``: two reductions, no temporary."""
+    t = as_float(t)
+    n = t.numel()
+    return float(t.sum()) / n, float(torch.linalg.vector_norm(t)) ** 2 / n
+
+
+def mean_square(t: torch.Tensor) -> float:
+    """Mean of the squares of every value of ``t``: one reduction, no temporary."""
+    t = as_float(t)
+    return float(torch.linalg.vector_norm(t)) ** 2 / t.numel()
+
+
+def variance(t: torch.Tensor) -> float:
+    """Unbiased variance of every value, as torch.var, from the two moments (one pass
+    each; exact up to float rounding unless the mean dwarfs the spread)."""
+    n = t.numel()
+    if n < 2:
+        return math.nan
+    m, q = moments(t)
+    return max(q - m * m, 0.0) * n / (n - 1)
