@@ -30,6 +30,7 @@ from .._torch_activation import torch_function
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import input_gain, weight_fans
 from . import _stats
+from .layer_jacobian import linear_jacobian_singular_values
 from .verdicts import Verdict, judge
 
 #: |tanh| above, or sigmoid outside [SAT_LOW, SAT_HIGH], counts as saturated
@@ -56,6 +57,7 @@ class LayerStats:
     max_rank: int = 0
     grad_pre_var: float = math.nan
     grad_weight_var: float = math.nan
+    jacobian_sv_mean: float | None = None
     gain_used: float | None = None
     gain_auto: float | None = None
     is_output: bool = False
@@ -101,9 +103,10 @@ class Diagnosis:
         return dataframe(self.to_records(), "Diagnosis.table")
 
     def __str__(self) -> str:
+        jac = any(s.jacobian_sv_mean is not None for s in self.layers)
         head = f"{'layer':<28} {'pre E[x^2]':>10} {'theory':>9} {'act E[x^2]':>11} " \
                f"{'grad var':>10} {'sat':>5} {'dead':>5} {'ident':>5} {'rank':>6} " \
-               f"{'gain':>6} {'auto':>6}"
+               f"{'gain':>6} {'auto':>6}" + (f" {'J sv':>6}" if jac else "")
         lines = [head]
         for s in self.layers:
             lines.append(
@@ -112,6 +115,7 @@ class Diagnosis:
                 f"{s.grad_pre_var:>10.3g} "
                 f"{_pct(s.saturated):>5} {_pct(s.dead):>5} {_pct(s.identical_units):>5} "
                 f"{s.effective_rank:>6.3g} {_num(s.gain_used):>6} {_num(s.gain_auto):>6}"
+                + (f" {_num(s.jacobian_sv_mean):>6}" if jac else "")
             )
         lines.append("")
         lines += [str(v) for v in self.verdicts] or ["healthy: no problem found"]
@@ -161,6 +165,7 @@ def diagnose(
     example_inputs: Any = None,
     seed: int = 0,
     graph: LayerGraph | None = None,
+    jacobian_samples: int = 0,
 ) -> Diagnosis:
     """Measure signal propagation through ``model`` on ``inputs`` and say what is wrong.
 
@@ -175,6 +180,10 @@ def diagnose(
         graph: this model's layer graph (``layer_graph(model)``, or ``.graph`` of an
             earlier diagnosis of it) to skip tracing when diagnosing the same model again,
             e.g. during training.
+        jacobian_samples: if positive, for each linear layer the mean singular value of
+            its Jacobian from input to activation, diag(phi'(s)) W, at this many samples
+            (Glorot & Bengio 2010 sec. 4.2.1: ~0.8 normalized vs ~0.5 standard init);
+            one SVD of an out x in matrix per sample, so off by default.
 
     Examples:
         >>> import torch
@@ -185,6 +194,9 @@ def diagnose(
         >>> [v.kind for v in d.verdicts]
         ['symmetry']
     """
+    if isinstance(jacobian_samples, bool) or not isinstance(jacobian_samples, int) or \
+            jacobian_samples < 0:
+        raise ValueError(f"jacobian_samples must be an int >= 0; got {jacobian_samples!r}")
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     if graph is not None:
         graph.require_of(model, "diagnose")
@@ -213,6 +225,8 @@ def diagnose(
             cdim = _channel_dim(info, out)
             index = _stats.row_index(out.shape, cdim, gen)  # the same samples both ways
             grams[info.name] = _measure(stats[info.name], info, out, cdim, index, gen)
+            if jacobian_samples and info.kind == "linear":
+                _jacobian(stats[info.name], info, out, cdim, index, jacobian_samples)
             if out.requires_grad:
                 s = stats[info.name]
 
@@ -329,6 +343,16 @@ def _static(info: LayerInfo) -> LayerStats:
         s.gain_used = math.sqrt(f.fan_in * mean_square(w))
         s.gain_auto = input_gain(info)
     return s
+
+
+def _jacobian(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
+              index: torch.Tensor | None, samples: int) -> None:
+    w = getattr(info.module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        return
+    pre = _stats.take_rows(out, cdim, index)[:samples]
+    fn = torch_function(info.output_activation) if info.output_activation else None
+    s.jacobian_sv_mean = float(linear_jacobian_singular_values(pre, w, fn).mean())
 
 
 def _hist_rows(rows: torch.Tensor) -> torch.Tensor:

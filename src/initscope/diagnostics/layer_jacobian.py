@@ -20,6 +20,7 @@ inputs, and its singular values by SVD (the matrices are width x width).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -83,3 +84,22 @@ def layer_jacobian_singular_values(model: nn.Sequential, inputs: torch.Tensor, *
         out.append(LayerJacobian(str(b), str(a), float(sv.mean()), float(sv.std()),
                                  float(sv.min()), float(sv.max()), rows.shape[0]))
     return out
+
+
+def linear_jacobian_singular_values(pre: torch.Tensor, weight: torch.Tensor,
+                                    fn: Callable[[torch.Tensor], torch.Tensor] | None,
+                                    ) -> torch.Tensor:
+    """Singular values of J = diag(phi'(s)) W, the Jacobian of a linear layer followed by
+    the elementwise nonlinearity ``fn`` (None: identity) with respect to the layer's
+    input, at each row s of ``pre`` (samples x units, the layer's pre-activations):
+    Glorot & Bengio's J_i when the input is the previous layer's activation.
+    Returns a (samples, min(out, in)) tensor."""
+    w = weight.detach().float()
+    if fn is None:
+        slope = torch.ones_like(pre, dtype=torch.float32)
+    else:
+        x = pre.detach().float().requires_grad_(True)
+        with torch.enable_grad():
+            (slope,) = torch.autograd.grad(fn(x).sum(), x)
+    values: torch.Tensor = torch.linalg.svdvals(slope[:, :, None] * w[None])
+    return values

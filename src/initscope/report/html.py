@@ -60,7 +60,7 @@ _COLUMNS = [
     ("act_second_moment", "act E[x²]"), ("grad_pre_var", "grad var"),
     ("saturated", "saturated"), ("dead", "dead"), ("identical_units", "identical"),
     ("effective_rank", "eff. rank"), ("gain_used", "gain"), ("gain_auto", "auto gain"),
-    ("theory_note", "theory note"),
+    ("jacobian_sv_mean", "Jacobian sv mean"), ("theory_note", "theory note"),
 ]
 
 
