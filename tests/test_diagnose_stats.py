@@ -175,3 +175,12 @@ def test_a_graph_is_reused_only_for_its_own_model():
     with_graph = predict(model, "orthogonal", graph=first.graph)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert with_graph == predict(model, "orthogonal")
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5, 1.0, 1e3])
+def test_variance_does_not_cancel_when_the_mean_dominates(offset):
+    """Constant fills have variance exactly 0, and a large mean over a small spread keeps
+    its digits (the one-pass rule hands over to torch.var)."""
+    assert _tm.variance(torch.full((300, 70), offset)) == 0.0
+    t = offset + 1e-3 * torch.randn(300, 70, generator=torch.Generator().manual_seed(8))
+    assert _tm.variance(t) == pytest.approx(t.double().var().item(), rel=1e-4)

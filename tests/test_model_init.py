@@ -160,6 +160,40 @@ def test_a_failing_fill_leaves_the_model_bit_identical():
     assert _same(_state(model), before)
 
 
+def test_in_place_initialization_draws_the_same_weights():
+    """atomic=False writes into the parameters: the same values, bit for bit; policies
+    still run before any draw, so a failing one changes nothing; a failing custom fill
+    leaves the parameters before it rewritten (as documented) and raises."""
+    a, b = ResNet18(num_classes=10), ResNet18(num_classes=10)
+    ra = initialize(a, "auto", seed=3)
+    rb = initialize(b, "auto", seed=3, atomic=False)
+    assert _same(_state(a), _state(b))
+    assert [r.achieved_std for r in ra.records] == [r.achieved_std for r in rb.records]
+    before = _state(b)
+    calls = {"n": 0}
+    auto = initscope.model.policies.SCHEMES["auto"]
+
+    def flaky(info):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise RuntimeError("policy failed on the 7th layer")
+        return auto(info)
+
+    with pytest.raises(RuntimeError, match="7th layer"):
+        initialize(b, flaky, seed=0, atomic=False)
+    assert _same(_state(b), before)
+
+    def bad_fill(t, g):
+        raise ValueError("cannot fill")
+
+    with pytest.raises(ValueError, match="cannot fill"):
+        initialize(b, overrides={"fc": lambda info: ParamInit("bad", bad_fill)}, seed=0,
+                   atomic=False)
+    assert not torch.equal(b.conv1.weight, before["conv1.weight"])  # drawn before fc
+    with pytest.raises(TypeError, match="atomic must be True or False; got 'yes'"):
+        initialize(b, atomic="yes")
+
+
 def test_same_seed_same_weights_independent_of_construction_order():
     torch.manual_seed(0)
     a = GPT()

@@ -29,11 +29,20 @@ def mean_square(t: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(t)) ** 2 / t.numel()
 
 
+#: E[x^2] - E[x]^2 loses about log10(1 / (1 - this)) digits to cancellation; beyond it
+#: the variance is computed by torch.var's two-pass rule instead.
+_CANCELLATION = 0.5
+
+
 def variance(t: torch.Tensor) -> float:
-    """Unbiased variance of every value, as torch.var, from the two moments (one pass
-    each; exact up to float rounding unless the mean dwarfs the spread)."""
+    """Unbiased variance of every value, as torch.var: from the two moments (one pass
+    each, no temporary) when the mean is small against the spread, as for weights and
+    gradients; by torch.var when the mean dominates (a constant fill, sigmoid outputs),
+    where E[x^2] - E[x]^2 would cancel."""
     n = t.numel()
     if n < 2:
         return math.nan
     m, q = moments(t)
-    return max(q - m * m, 0.0) * n / (n - 1)
+    if m * m > _CANCELLATION * q:
+        return float(as_float(t).var())
+    return (q - m * m) * n / (n - 1)
