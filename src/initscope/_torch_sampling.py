@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from ._core.fans import Fans
@@ -143,9 +144,15 @@ def _normal_then_redraw(tensor: torch.Tensor, mean: float, std: float, a: float,
     flat = buf.view(-1)
     if _cdf(beta) - _cdf(alpha) >= _REJECTION_MIN_MASS:
         flat.normal_(mean, std, generator=generator)
-        idx = _outside(flat, a, b).nonzero().squeeze(1)
-        if idx.numel():
-            flat[idx] = _inverse_cdf(idx.numel(), mean, std, a, b, flat, generator)
+        if flat.device.type == "cpu":  # NumPy on the same memory: a few us per op less
+            arr = flat.numpy()
+            bad = np.flatnonzero((arr < a) | (arr > b))
+            if bad.size:
+                arr[bad] = _inverse_cdf_numpy(bad.size, mean, std, a, b, generator)
+        else:
+            idx = _outside(flat, a, b).nonzero().squeeze(1)
+            if idx.numel():
+                flat[idx] = _inverse_cdf(idx.numel(), mean, std, a, b, flat, generator)
     else:
         flat.copy_(_inverse_cdf(flat.numel(), mean, std, a, b, flat, generator))
     _into(tensor, buf)
@@ -167,6 +174,20 @@ def _inverse_cdf(
     u.uniform_(_cdf(alpha), _cdf(beta), generator=generator)
     out: torch.Tensor = torch.special.ndtri(u).mul_(std).add_(mean).clamp_(a, b)
     return out.to(like.dtype)
+
+
+def _inverse_cdf_numpy(n: int, mean: float, std: float, a: float, b: float,
+                       generator: torch.Generator | None) -> np.ndarray:
+    """:func:`_inverse_cdf` for CPU, with the uniforms still from ``generator``."""
+    from scipy.special import ndtri
+
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    u = torch.empty(n, dtype=torch.float64).uniform_(_cdf(alpha), _cdf(beta),
+                                                     generator=generator).numpy()
+    z: np.ndarray = ndtri(u)
+    z *= std
+    z += mean
+    return np.clip(z, a, b, out=z)
 
 
 def _outside(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
