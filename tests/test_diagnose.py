@@ -139,14 +139,21 @@ def test_cli_default_is_glorot_and_bengio(tmp_path, capsys):
     from initscope.cli import main
 
     out = tmp_path / "d.json"
-    assert main(["diagnose", "--batch", "32", "--json", str(out)]) == 1  # problems found
+    report = tmp_path / "reports" / "gb.html"  # `make demo`'s: a folder not there yet
+    assert main(["diagnose", "--batch", "32", "--json", str(out), "--out",
+                 str(report)]) == 1  # problems found
     text = capsys.readouterr().out
     standard, normalized = text.split("== ")[1:]
     assert "vanishing_gradients" in standard and "healthy" in normalized
+    assert "J sv" in standard  # the built-in job shows the Jacobian column
     import json
 
     runs = json.loads(out.read_text())
     assert len(runs) == 2 and len(runs[0]["layers"]) == 6
+    jac = [[r["jacobian_sv_mean"] for r in run["layers"][1:-1]] for run in runs]
+    assert max(jac[0]) < 0.55 < 0.6 < min(jac[1])  # Glorot & Bengio: ~0.5 vs ~0.8
+    for label in ("standard", "normalized"):
+        assert (tmp_path / "reports" / f"gb-{label}.html").stat().st_size > 10_000
 
 
 def test_cli_target(capsys):

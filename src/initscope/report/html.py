@@ -99,5 +99,6 @@ One forward and one backward pass at initialization.</p>
 </body></html>
 """
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
