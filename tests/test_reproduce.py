@@ -96,6 +96,15 @@ def test_glorot2010_smoke(tmp_path):
     assert len(result.rows) == 5 and all(r["paper_test_error"] > 0 for r in result.rows)
     for name in ("fig2_sigmoid_activations", "fig6_act_histograms", "fig7_grad_histograms"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    # Fig. 2: the top sigmoid layer saturates at 0 within the first 10% of the steps,
+    # while the lower layers stay well away from 0
+    claims = {c[0]: c[2] for c in result.claims}
+    fig2 = mod.Config.smoke().fig2()
+    summary = result.details["fig2"]
+    assert summary["saturated_by"] is not None and summary["saturated_by"] <= fig2.steps // 10
+    assert summary["top_lowest"] < 0.02 and summary["lower_min"] > 0.3
+    assert "below 0.05 by step" in claims[
+        "Fig. 2: the top hidden layer of a sigmoid network saturates at 0 early"]
 
 
 def test_saxe2014_smoke():

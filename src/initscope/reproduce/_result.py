@@ -21,6 +21,9 @@ class Result:
     config: dict[str, Any] = field(default_factory=dict)
     #: what the numbers do not show: where and why ours differ from the paper's setting
     notes: str = ""
+    #: measurements behind the claims that are not a table row (e.g. a training trace's
+    #: summary), for tests and for callers
+    details: dict[str, Any] = field(default_factory=dict)
     #: how the committed results were produced, and how long it took (set by the CLI)
     command: str = ""
     seconds: float | None = None
