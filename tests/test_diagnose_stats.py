@@ -184,3 +184,8 @@ def test_variance_does_not_cancel_when_the_mean_dominates(offset):
     assert _tm.variance(torch.full((300, 70), offset)) == 0.0
     t = offset + 1e-3 * torch.randn(300, 70, generator=torch.Generator().manual_seed(8))
     assert _tm.variance(t) == pytest.approx(t.double().var().item(), rel=1e-4)
+
+
+def test_histogram_of_a_dead_layer_has_a_unit_range():
+    counts, lo, hi = _stats.histogram(torch.zeros(100), "", 0.0)
+    assert (lo, hi) == (-1.0, 1.0) and sum(counts) == 100

@@ -128,3 +128,46 @@ def test_hooks_are_removed_even_when_the_model_raises():
 def test_deep_mlp_graph_is_linear_time():
     g = layer_graph(mlp(100, 8, nn.Tanh))
     assert len(g) == 100 and all(_act(i) == "tanh" for i in list(g)[1:])
+
+
+def test_a_plain_sequential_chain_gives_the_trace_fx_gives():
+    """The Sequential fast path builds exactly fx's trace (node for node) for chains of
+    leaf modules and nested Sequentials, and steps aside for anything else."""
+    from initscope.model._trace import trace_fx, trace_sequential
+    from tests.architectures import mlp
+
+    chains = [
+        mlp(6, 16, nn.Tanh),
+        nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Sequential(nn.Conv2d(8, 8, 1), nn.GELU(), nn.Sequential(nn.Identity())),
+                      nn.Flatten(), nn.Dropout(0.1), nn.LazyLinear(4)),
+        nn.Sequential(nn.LSTM(4, 8)),
+        nn.Sequential(),
+    ]
+    for chain in chains:
+        assert trace_sequential(chain).nodes == trace_fx(chain).nodes
+
+    class Sub(nn.Sequential):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.relu(self.lin(x)) + x
+
+    patched = nn.Sequential(nn.Linear(4, 4))
+    patched.forward = lambda x: x
+    hooked = nn.Sequential(nn.Linear(4, 4))
+    hooked.register_forward_hook(lambda m, a, o: o)
+    for other in (Sub(nn.Linear(4, 4)), nn.Sequential(nn.Linear(4, 4), Block()), patched,
+                  hooked, nn.Sequential(nn.Sequential(Block())), Block()):
+        assert trace_sequential(other) is None
+    # and the graph built on it is the one fx's trace gives (activations seen, order)
+    model = mlp(6, 16, nn.Tanh)
+    g = layer_graph(model)
+    assert [(i.name, i.output_activation.name if i.output_activation else None)
+            for i in sorted(g, key=lambda i: i.order)][:2] == [("0", "tanh"), ("2", "tanh")]

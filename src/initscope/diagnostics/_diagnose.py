@@ -378,4 +378,4 @@ def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
         s.units = int(rows.shape[1])
         s.max_rank = min(s.units, _stats.MAX_UNITS, rows.shape[0] - 1)
         s.act_hist = _stats.histogram(_hist_rows(rows), name, s.act_second_moment)
-        return _stats.unit_gram(rows, gen)
+        return _stats.unit_gram(rows, gen, s.act_second_moment)

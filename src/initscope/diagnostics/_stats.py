@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .._tensor_moments import as_float as _float
@@ -109,16 +110,21 @@ class UnitGram:
     samples: int
 
 
-def unit_gram(rows: torch.Tensor, generator: torch.Generator) -> UnitGram | None:
+def unit_gram(rows: torch.Tensor, generator: torch.Generator,
+              mean_square: float | None = None) -> UnitGram | None:
     """One matrix product over at most MAX_ROWS_RANK samples and MAX_UNITS (random)
-    units of ``rows``; None for fewer than two samples."""
+    units of ``rows``; None for fewer than two samples. ``mean_square``: of the whole
+    tensor the rows come from, when the caller has it (it sets the scale)."""
     x = rows[: MAX_ROWS_RANK].float()
     if x.shape[1] > MAX_UNITS:
         x = x[:, torch.randperm(x.shape[1], generator=generator)[:MAX_UNITS]]
     if x.shape[0] < 2:
         return None
     # scaled to unit size so float32 neither overflows nor underflows (ratios only below)
-    x = x / x.abs().amax().clamp_min(1e-30)
+    if mean_square is not None and 1e-30 < mean_square < 1e30:
+        x = x * (1.0 / math.sqrt(mean_square))
+    else:
+        x = x / x.abs().amax().clamp_min(1e-30)
     mu = x.mean(dim=0)
     xc = x - mu
     return UnitGram(xc.T @ xc, mu, x.shape[0])
@@ -170,16 +176,16 @@ def effective_ranks(grams: list[UnitGram | None]) -> list[float]:
             eigenvalues = torch.linalg.eigvalsh(torch.stack([g.centered for g in gs]).cpu())
         finally:
             torch.set_num_threads(threads)
-        s = eigenvalues.clamp_min(0.0).sqrt().flip(-1)  # descending
+        # descending singular values, in float64 NumPy: the rest is a few dozen numbers
+        s = np.sqrt(np.clip(eigenvalues.double().numpy()[:, ::-1], 0.0, None))
         for i, g, row in zip(members, gs, s, strict=True):
             # a centered matrix of n samples has rank <= n - 1: the rest are round-off
             row = row[: max(1, g.samples - 1)]
             total = float(row.sum())
             if total == 0.0 or not math.isfinite(total):
                 continue
-            p = row / total
-            p = p[p > 0]
-            out[i] = float(torch.exp(-(p * p.log()).sum()))
+            p = row[row > 0] / total
+            out[i] = float(np.exp(-(p * np.log(p)).sum()))
     return out
 
 
@@ -211,10 +217,10 @@ def histogram(x: torch.Tensor, name: str = "", mean_square: float | None = None,
     lo_hi = _BOUNDED.get(name.split("(")[0])
     if lo_hi is None:
         ms = mean_square if mean_square is not None else float(x.pow(2).mean())
-        r = 4.0 * math.sqrt(ms) or 1.0
-        lo_hi = (-r, r)
+        r = 4.0 * math.sqrt(ms) if math.isfinite(ms) else 0.0
+        lo_hi = (-r, r) if r > 0 else (-1.0, 1.0)
     lo, hi = lo_hi
     # bin index by one affine map (torch.histc's rule: the top edge joins the last bin)
-    idx = ((x.clamp(lo, hi) - lo) * (HIST_BINS / (hi - lo))).long().clamp_(0, HIST_BINS - 1)
+    idx = ((x - lo) * (HIST_BINS / (hi - lo))).clamp_(0, HIST_BINS - 1).long()
     counts = torch.bincount(idx, minlength=HIST_BINS)
     return [float(c) for c in counts.tolist()], lo, hi

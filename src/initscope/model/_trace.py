@@ -93,6 +93,41 @@ def trace_fx(model: nn.Module) -> Trace:
     return trace
 
 
+def _plain_sequential(m: nn.Module) -> bool:
+    """An ``nn.Sequential`` itself (no subclass, no forward of its own, no hooks): its
+    forward is known without tracing."""
+    return (type(m) is nn.Sequential and "forward" not in m.__dict__
+            and not m._forward_hooks and not m._forward_pre_hooks)
+
+
+def trace_sequential(model: nn.Module) -> Trace | None:
+    """The trace torch.fx would give a chain of ``nn.Sequential`` containers whose
+    members are leaf modules or such chains (the common MLP/CNN), built from the module
+    list directly: fx costs ~0.15 ms a module here for a graph known in advance. None
+    when the model is anything else."""
+    if not _plain_sequential(model):
+        return None
+    leaves: list[str] = []
+
+    def walk(seq: nn.Module, prefix: str) -> bool:
+        for name, child in seq.named_children():
+            qualified = f"{prefix}{name}"
+            if is_leaf(child):
+                leaves.append(qualified)
+            elif not (_plain_sequential(child) and walk(child, f"{qualified}.")):
+                return False
+        return True
+
+    if not walk(model, ""):
+        return None
+    trace = Trace([], "fx")
+    last = trace.add("input", "input", ())
+    for name in leaves:
+        last = trace.add("module", name, (last,))
+    trace.add("output", "output", (last,))
+    return trace
+
+
 _IGNORED = frozenset({"__get__", "__set__", "dim", "size", "numel", "__len__", "is_floating_point",
                       "requires_grad_", "__format__", "__repr__", "item", "tolist", "__bool__"})
 

@@ -27,7 +27,7 @@ from torch import nn
 from .._core.activations import Activation, activation
 from .._torch_activation import from_torch, known_module
 from ._ir import ACTIVATION_OPS, ATTENTION_OPS, NORM_OPS, TRANSPARENT_OPS, Node, Trace
-from ._trace import is_leaf, trace_dynamic, trace_fx
+from ._trace import is_leaf, trace_dynamic, trace_fx, trace_sequential
 
 Source = Literal[
     "input", "activation", "gate", "norm", "layer", "residual", "attention", "unknown", "unused"
@@ -405,7 +405,7 @@ def layer_graph(model: nn.Module, example_inputs: Any = None) -> LayerGraph:
         trace.add("output", "output", (trace.add("module", "", (trace.add("input", "x", ()),)),))
         return analyze(trace, model)
     try:
-        trace = trace_fx(model)
+        trace = trace_sequential(model) or trace_fx(model)
     except Exception as e:
         if example_inputs is None:
             raise ValueError(
