@@ -189,3 +189,21 @@ def test_variance_does_not_cancel_when_the_mean_dominates(offset):
 def test_histogram_of_a_dead_layer_has_a_unit_range():
     counts, lo, hi = _stats.histogram(torch.zeros(100), "", 0.0)
     assert (lo, hi) == (-1.0, 1.0) and sum(counts) == 100
+
+
+def test_gain_used_with_and_without_the_theory():
+    """gain_used = sqrt(fan_in E[W^2]) whether it comes from the mean-field pass (float
+    inputs) or is computed on its own (token inputs, where the theory does not run)."""
+    from tests.architectures import GPT, mlp
+
+    torch.manual_seed(0)
+    model = mlp(3, 32, nn.Tanh)
+    d = diagnose(model, torch.randn(16, 32))
+    for s in d.layers:
+        w = model.get_submodule(s.name).weight
+        assert s.gain_used == pytest.approx(math.sqrt(32 * w.pow(2).mean().item()), rel=1e-6)
+    gpt = GPT(vocab=64, block=16, d=32, layers=2, heads=2)
+    d = diagnose(gpt, torch.randint(0, 64, (2, 16)))
+    linear = [s for s in d.layers if s.kind == "linear"]
+    assert linear and all(s.gain_used is not None and s.gain_used > 0 for s in linear)
+    assert all(s.predicted_pre_second_moment is None for s in d.layers)

@@ -267,6 +267,9 @@ def diagnose(
         if grams[n] is not None:
             stats[n].identical_units, stats[n].effective_rank = same, rank
     _beside_theory(model, graph, args, stats)
+    for info in layers:  # the gains the theory did not read off (token inputs, ...)
+        if stats[info.name].gain_auto is not None and stats[info.name].gain_used is None:
+            stats[info.name].gain_used = _gain_used(info)
     return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
 
 
@@ -288,7 +291,11 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
     order = list(stats)
     for p in predict(model, None, q0=q0, graph=graph):
         s = stats.get(p.name)
-        if s is None or p.q_out is None:
+        if s is None:
+            continue
+        if s.gain_auto is not None:  # the same fans and weights: no second pass over W
+            s.gain_used = math.sqrt(p.sigma_w2)
+        if p.q_out is None:
             continue
         s.predicted_pre_second_moment = p.q_out
         ratio = s.pre_second_moment / p.q_out if p.q_out > 0 else math.inf
@@ -339,10 +346,15 @@ def _static(info: LayerInfo) -> LayerStats:
                    is_output=info.output_consumer == "output")
     w = getattr(info.module, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() >= 2 and info.kind != "norm":
-        f = weight_fans(info).of(tuple(w.shape))
-        s.gain_used = math.sqrt(f.fan_in * mean_square(w))
-        s.gain_auto = input_gain(info)
+        s.gain_auto = input_gain(info)  # gain_used: after the pass, with the theory
     return s
+
+
+def _gain_used(info: LayerInfo) -> float:
+    """sqrt(fan_in Var[W]) (second moment: the mean may be nonzero)."""
+    w = info.module.weight
+    assert isinstance(w, torch.Tensor)
+    return math.sqrt(weight_fans(info).of(tuple(w.shape)).fan_in * mean_square(w))
 
 
 def _jacobian(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
