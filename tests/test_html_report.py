@@ -62,3 +62,38 @@ def test_report_is_self_contained(tmp_path):
     text = page.read_text()
     assert "http://" not in text and "https://" not in text  # nothing fetched
     assert text.count("data:image/png;base64,") == 1
+
+
+def test_reproduction_report_renders_offline(tmp_path, chromium):
+    """A reproduction's report.html: the claims beside the paper's, the table, and every
+    figure written beside it embedded; it opens offline with no console errors."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from initscope.reproduce._result import Result
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0.5, 0.01, 0.02])
+    fig.savefig(tmp_path / "fig2_sigmoid_activations.png")
+    plt.close(fig)
+    result = Result("demo", "A reproduction & its <claims>", [{"init": "xavier", "error": 0.25}],
+                    [("normalized init helps", "15.6 < 27.2", "60.7 vs 69.8")],
+                    [tmp_path / "fig2_sigmoid_activations.png"], {"steps": 10},
+                    notes="Honest differences: width.", command="initscope reproduce demo",
+                    seconds=12.0)
+    result.write(tmp_path)
+    page = tmp_path / "report.html"
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text
+    assert text.count("data:image/png;base64,") == 1
+    assert "A reproduction &amp; its &lt;claims&gt;" in text
+    r = subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'data-figures-ok="yes"' in r.stdout and 'data-figures="1"' in r.stdout
+    assert "60.7 vs 69.8" in r.stdout and "Produced by" in r.stdout
+    assert [line for line in r.stderr.splitlines() if "CONSOLE" in line] == []

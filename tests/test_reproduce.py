@@ -96,6 +96,8 @@ def test_glorot2010_smoke(tmp_path):
     assert len(result.rows) == 5 and all(r["paper_test_error"] > 0 for r in result.rows)
     for name in ("fig2_sigmoid_activations", "fig6_act_histograms", "fig7_grad_histograms"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    report = (tmp_path / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 and "Table 1" in report
     # Fig. 2: the top sigmoid layer saturates at 0 within the first 10% of the steps,
     # while the lower layers stay well away from 0
     claims = {c[0]: c[2] for c in result.claims}

@@ -102,3 +102,49 @@ One forward and one backward pass at initialization.</p>
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def result_html(result: Any, path: str | Path) -> Path:
+    """Write a reproduction's :class:`~initscope.reproduce._result.Result` as one HTML
+    file: the paper's claims beside ours, the notes, the table, and its figures (the PNG
+    files already written beside it, embedded)."""
+    title = html.escape(result.title)
+    made = ""
+    if result.command:
+        took = "" if result.seconds is None else f" in {result.seconds:.0f} s"
+        made = (f"<p class=\"note\">Produced by <code>{html.escape(result.command)}</code>"
+                f"{took}.</p>")
+    claims = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{html.escape(p)}</td><td>{html.escape(o)}</td></tr>"
+        for c, p, o in result.claims)
+    cols = list(result.rows[0]) if result.rows else []
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>"
+                   for r in result.rows)
+    figures = "".join(
+        f"<h2>{html.escape(Path(f).stem)}</h2><img alt=\"{html.escape(Path(f).stem)}\" "
+        f"src=\"data:image/png;base64,{base64.b64encode(Path(f).read_bytes()).decode('ascii')}\">"
+        for f in result.figures)
+    notes = f"<p>{html.escape(result.notes)}</p>" if result.notes else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>{title}</h1>
+{made}
+<p class="note">Configuration: <code>{html.escape(str(result.config))}</code></p>
+<h2>The paper and ours</h2>
+<table><thead><tr><th>claim</th><th>paper</th><th>ours</th></tr></thead>
+<tbody>{claims}</tbody></table>
+{notes}
+<h2>Results</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{figures}
+<script>{_CHECK}</script>
+</body></html>
+"""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+

@@ -45,7 +45,8 @@ class Result:
         return "\n".join(lines) + "\n"
 
     def write(self, out: str | Path) -> Path:
-        """results.csv, results.md (and the figures already written there)."""
+        """results.csv, results.md and report.html (one self-contained page with the
+        figures already written there embedded)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         if self.rows:
@@ -54,6 +55,9 @@ class Result:
                 writer.writeheader()
                 writer.writerows(self.rows)
         (out / "results.md").write_text(self.markdown(), encoding="utf-8")
+        from ..report.html import result_html
+
+        result_html(self, out / "report.html")
         return out
 
 
