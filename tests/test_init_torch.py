@@ -161,6 +161,27 @@ def test_conv_transpose_layout_uses_the_real_fans():
     assert w.detach().std().item() == pytest.approx(expected, rel=0.2)  # 288 samples
 
 
+def test_writes_behave_as_under_no_grad():
+    """Every fill writes through detach() (or no_grad): a leaf Parameter keeps
+    requires_grad and its grad, and a graph that saved it sees the new version counter
+    and refuses to backpropagate, exactly as after torch.nn.init."""
+    fills = [lambda m, t: m.uniform_(t), lambda m, t: m.normal_(t),
+             lambda m, t: m.trunc_normal_(t), lambda m, t: m.zeros_(t),
+             lambda m, t: m.constant_(t, 0.5), lambda m, t: m.eye_(t),
+             lambda m, t: m.orthogonal_(t), lambda m, t: m.xavier_uniform_(t)]
+    for fill in fills:
+        for module in (init, torch.nn.init):
+            w = torch.nn.Parameter(torch.randn(6, 6))
+            w.grad = torch.ones(6, 6)
+            y = (w * w).sum()
+            fill(module, w)
+            assert w.requires_grad and torch.equal(w.grad, torch.ones(6, 6))
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                y.backward()
+    t = torch.empty(3, 5).t()  # non-contiguous and wide: eye_ fills the view in place
+    assert torch.equal(init.eye_(t), torch.eye(5, 3))
+
+
 def test_parameters_non_contiguous_and_views():
     lin = torch.nn.Linear(30, 20)
     init.kaiming_uniform_(lin.weight, generator=torch.Generator().manual_seed(0))
