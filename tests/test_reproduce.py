@@ -26,10 +26,27 @@ def test_cli_reproduce(tmp_path, capsys):
     assert main(["reproduce", "--list"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in REPRODUCTIONS)
+    assert "glorot2010" in listing and "(full run: about 9 min)" in listing
     assert main(["reproduce", "symmetry", "--smoke", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "results.md").exists()
     assert main(["reproduce", "nope"]) == 2
     assert "unknown reproduction 'nope'; available: glorot2010, symmetry" in capsys.readouterr().err
+
+
+def test_stated_full_run_times_match_the_committed_results():
+    """Each full run's stated time is within 2x of the time its committed results took
+    (the "Produced by ... in N s" line), and every reproduction has both."""
+    import re
+    from pathlib import Path
+
+    from initscope.reproduce import EXPECTED_SECONDS
+
+    root = Path(__file__).resolve().parent.parent / "docs" / "results"
+    assert set(EXPECTED_SECONDS) == set(REPRODUCTIONS)
+    for name, stated in EXPECTED_SECONDS.items():
+        text = (root / name / "results.md").read_text()
+        took = float(re.search(rf"Produced by `initscope reproduce {name}` in (\d+) s", text)[1])
+        assert stated / 2 <= took <= stated * 2, (name, stated, took)
 
 
 def test_constant_scheme():

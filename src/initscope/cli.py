@@ -183,14 +183,18 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import REPRODUCTIONS, get
+    from .reproduce import REPRODUCTIONS, expected_time, get
 
     if args.list or args.name is None:
         for name, (_, line) in REPRODUCTIONS.items():
-            print(f"{name:<16} {line}")
+            print(f"{name:<16} {line} (full run: {expected_time(name)})")
+        print("\nOn 2 CPU cores; --smoke runs any of them in seconds.")
         return 0
     module = get(args.name)
     config = module.Config.smoke() if args.smoke else module.Config()
+    if not args.smoke:
+        print(f"{args.name}: a full run takes {expected_time(args.name)} on 2 CPU cores "
+              "(--smoke: seconds)", flush=True)
     out = args.out or f"docs/results/{args.name}"
     from .reproduce._progress import shown
 

@@ -23,6 +23,20 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Seconds a full run takes on the reference machine (2 CPU cores), as measured for the
+#: committed docs/results (a test keeps the two within 2x of each other).
+EXPECTED_SECONDS: dict[str, int] = {
+    "glorot2010": 540, "symmetry": 25, "saturation": 35, "he2015": 20, "saxe2014": 50,
+    "lsuv": 30, "critical-depth": 85,
+}
+
+
+def expected_time(name: str) -> str:
+    """How long a full run of ``name`` takes, in words."""
+    s = EXPECTED_SECONDS[name]
+    return f"about {s} s" if s < 120 else f"about {round(s / 60)} min"
+
+
 def get(name: str) -> ModuleType:
     """The module of a reproduction, by name."""
     if name not in REPRODUCTIONS:
@@ -30,4 +44,4 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{REPRODUCTIONS[name][0]}")
 
 
-__all__ = ["REPRODUCTIONS", "Result", "get"]
+__all__ = ["EXPECTED_SECONDS", "REPRODUCTIONS", "Result", "expected_time", "get"]
