@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ._core.philox import key_of, lanes, lanes_for_runs
+from ._threads import one_torch_thread
 
 __all__ = ["RNG_VERSION", "Layout", "Stream", "canonical_name", "is_dtensor"]
 
@@ -433,12 +434,8 @@ class Stream:
         else:
             # The pool's threads are the parallelism: torch ops inside them each opening
             # an OpenMP team of their own oversubscribe the cores (measured: 1.4x slower).
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            with one_torch_thread():
                 list(pool.map(run, jobs))
-            finally:
-                torch.set_num_threads(threads)
         if not direct:
             t.copy_(out.view(t.shape).to(t.device))
         return tensor

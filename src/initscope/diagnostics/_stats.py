@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .._tensor_moments import as_float as _float
+from .._threads import one_torch_thread
 
 #: Samples (rows) used for the effective rank, symmetry and the histogram.
 MAX_ROWS_RANK = 512
@@ -172,12 +173,8 @@ def effective_ranks(grams: list[UnitGram | None]) -> list[float]:
     spinning OpenMP pool and take 5x longer."""
     out = [0.0] * len(grams)
     for members, gs in _batches(grams):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             eigenvalues = torch.linalg.eigvalsh(torch.stack([g.centered for g in gs]).cpu())
-        finally:
-            torch.set_num_threads(threads)
         # descending singular values, in float64 NumPy: the rest is a few dozen numbers
         s = np.sqrt(np.clip(eigenvalues.double().numpy()[:, ::-1], 0.0, None))
         for i, g, row in zip(members, gs, s, strict=True):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._threads import one_torch_thread
 from ..datasets import shapeset
 from ._progress import task
 
@@ -17,12 +18,8 @@ from ._progress import task
 def single_thread() -> Iterator[None]:
     """One torch thread for the block: the reproductions' small models train many times
     faster without intra-op threads (measured 9x on 2 cores); restored on exit."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def shapeset_mlp(depth: int, width: int, act: type[nn.Module]) -> nn.Sequential:
