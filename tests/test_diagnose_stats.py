@@ -19,6 +19,11 @@ def _samples_by_units(t: torch.Tensor, channel_dim: int) -> torch.Tensor:
     return t.movedim(channel_dim, -1).reshape(-1, t.shape[channel_dim])
 
 
+def _sample_rows(t: torch.Tensor, cdim: int, gen: torch.Generator, limit: int) -> torch.Tensor:
+    """What diagnose does with a layer's output: pick the samples, then gather them."""
+    return _stats.take_rows(t, cdim, _stats.row_index(t.shape, cdim, gen, limit), limit)
+
+
 def test_conv_statistics_equal_brute_force():
     """A CNN whose first layer has some dead channels: moments, dead channels and gradient
     variances over all of (batch, height, width), computed on kept tensors."""
@@ -75,7 +80,7 @@ def test_sample_rows_are_distinct_real_samples(shape, cdim):
     original order; all of them when there are at most the limit."""
     t = torch.randn(shape, generator=torch.Generator().manual_seed(2))
     full = _samples_by_units(t, cdim)
-    rows = _stats.sample_rows(t, cdim, torch.Generator().manual_seed(3), limit=512)
+    rows = _sample_rows(t, cdim, torch.Generator().manual_seed(3), limit=512)
     assert rows.shape[1] == shape[cdim]
     if full.shape[0] <= 512:
         assert torch.equal(rows, full)
@@ -93,7 +98,7 @@ def test_sample_rows_of_many_samples():
     limit: still distinct, ordered, exactly the limit (rows coded by their index)."""
     n = 300_000
     t = torch.arange(n, dtype=torch.float64).reshape(3, n // 3, 1).expand(3, n // 3, 2)
-    rows = _stats.sample_rows(t, 2, torch.Generator().manual_seed(6), limit=512)
+    rows = _sample_rows(t, 2, torch.Generator().manual_seed(6), limit=512)
     assert rows.shape == (512, 2) and torch.equal(rows[:, 0], rows[:, 1])
     assert torch.all(rows[1:, 0] > rows[:-1, 0])
     assert rows[:, 0].max() > n / 2  # spread over all of them, not the first few
@@ -106,7 +111,7 @@ def test_rows_are_a_uniform_sample():
     t = torch.arange(4 * 16, dtype=torch.float32).reshape(4, 1, 4, 4).expand(4, 8, 4, 4)
     counts = torch.zeros(64)
     for seed in range(4000):
-        rows = _stats.sample_rows(t, 1, torch.Generator().manual_seed(seed), limit=16)
+        rows = _sample_rows(t, 1, torch.Generator().manual_seed(seed), limit=16)
         counts[rows[:, 0].long()] += 1
     assert torch.all((counts / 4000 - 0.25).abs() < 5 * math.sqrt(0.25 * 0.75 / 4000))
 

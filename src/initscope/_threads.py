@@ -3,6 +3,10 @@
 ``torch.set_num_threads`` is process-wide: two blocks that each save the count, set 1
 and restore what they saved can interleave so that the last restore writes 1 for good.
 Here the first block in saves the count and the last one out restores it.
+
+Used where intra-op threads cost more than they give: the counter stream's own worker
+threads, the eigensolver after a forward pass, and the reproductions' small models
+(which train many times faster on one thread: 9x measured on 2 cores).
 """
 
 from __future__ import annotations

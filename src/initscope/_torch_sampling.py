@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numpy as np
 import torch
 
 from ._core.fans import Fans
@@ -187,27 +186,12 @@ def _oversample_and_keep(flat: torch.Tensor, mean: float, std: float, a: float, 
     expected = n / inside  # inside: the mass of [a, b]
     m = math.ceil(expected + 6.0 * math.sqrt(expected * (1.0 - inside))) + 8
     draws = torch.empty(m, dtype=flat.dtype).normal_(mean, std, generator=generator).numpy()
-    kept = draws[(draws >= a) & (draws <= b)][:n]
-    if kept.size < n:
-        more = _inverse_cdf_numpy(n - kept.size, mean, std, a, b, generator)
-        kept = np.concatenate([kept, more.astype(kept.dtype)])
+    kept = torch.from_numpy(draws[(draws >= a) & (draws <= b)][:n])
     # written by torch, not through a NumPy view: the version counter must move, so a
     # graph that saved this tensor refuses to backpropagate (as after torch.nn.init)
-    flat.copy_(torch.from_numpy(kept))
-
-
-def _inverse_cdf_numpy(n: int, mean: float, std: float, a: float, b: float,
-                       generator: torch.Generator | None) -> np.ndarray:
-    """:func:`_inverse_cdf` for CPU, with the uniforms still from ``generator``."""
-    from scipy.special import ndtri
-
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    u = torch.empty(n, dtype=torch.float64).uniform_(_cdf(alpha), _cdf(beta),
-                                                     generator=generator).numpy()
-    z: np.ndarray = ndtri(u)
-    z *= std
-    z += mean
-    return np.clip(z, a, b, out=z)
+    flat[: kept.numel()].copy_(kept)
+    if kept.numel() < n:
+        flat[kept.numel():] = _inverse_cdf(n - kept.numel(), mean, std, a, b, flat, generator)
 
 
 def _outside(x: torch.Tensor, a: float, b: float) -> torch.Tensor:

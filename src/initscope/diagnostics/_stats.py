@@ -65,15 +65,6 @@ def take_rows(t: torch.Tensor, channel_dim: int, index: torch.Tensor | None,
     return _float(t3[index // t3.shape[2], :, index % t3.shape[2]])
 
 
-def sample_rows(t: torch.Tensor, channel_dim: int, generator: torch.Generator,
-                limit: int = MAX_ROWS_RANK) -> torch.Tensor:
-    """At most ``limit`` samples of ``t`` as a float (samples, units) matrix: all of them
-    in order when there are that few, else a uniformly random subset of exactly
-    ``limit`` (in their original order)."""
-    cdim = channel_dim % max(t.dim(), 1)
-    return take_rows(t, cdim, row_index(t.shape, cdim, generator, limit), limit)
-
-
 def saturated_fraction(act: torch.Tensor, name: str, low: float, high: float) -> float | None:
     """Fraction of saturated values: |tanh| > high, sigmoid outside (low, high); None for
     activations that do not saturate."""
@@ -191,12 +182,6 @@ def effective_ranks(grams: list[UnitGram | None]) -> list[float]:
 def identical_fraction(x: torch.Tensor, generator: torch.Generator) -> float:
     """:func:`identical_fractions` of one (samples, units) matrix."""
     return identical_fractions([unit_gram(x, generator)])[0]
-
-
-def effective_rank(x: torch.Tensor, generator: torch.Generator | None = None) -> float:
-    """:func:`effective_ranks` of one (samples, units) matrix."""
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    return effective_ranks([unit_gram(x, gen)])[0]
 
 
 #: Bins of the per-layer histograms (Glorot & Bengio 2010, Figs. 6-7).

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 from torch import nn
 
-from .._threads import one_torch_thread
 from ..datasets import shapeset
 from ._progress import task
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """One torch thread for the block: the reproductions' small models train many times
-    faster without intra-op threads (measured 9x on 2 cores); restored on exit."""
-    with one_torch_thread():
-        yield
 
 
 def shapeset_mlp(depth: int, width: int, act: type[nn.Module]) -> nn.Sequential:

@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from .. import init
+from .._threads import one_torch_thread
 from ..theory import meanfield as mf
 from ._result import Result
-from ._train import sgd_on_batches, single_thread, teacher_task
+from ._train import sgd_on_batches, teacher_task
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _figure(out: Path, curves: dict[float, tuple[list[float], list[float]]]) -> 
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with single_thread():
+    with one_torch_thread():
         return _run(config or Config(), out)
 
 

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._threads import one_torch_thread
 from ..datasets import shapeset
 from ..model.apply import initialize
 from ._progress import task
 from ._result import Result
-from ._train import single_thread
 
 #: Table 1, Shapeset column (test error, %).
 PAPER = {("softsign", "standard"): 16.27, ("softsign", "normalized"): 16.06,
@@ -214,7 +214,7 @@ def _figures(out: Path, cfg: Config, fig2: Config,
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with single_thread():
+    with one_torch_thread():
         return _run(config or Config(), out)
 
 

@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._threads import one_torch_thread
 from ..model._lsuv import lsuv
 from ..model.apply import initialize
 from ._result import Result
-from ._train import sgd_on_batches, single_thread, teacher_task
+from ._train import sgd_on_batches, teacher_task
 
 SCHEMES = ("xavier", "he", "lsuv")
 
@@ -62,7 +63,7 @@ def _output_stds(model: nn.Sequential, x: torch.Tensor) -> list[float]:
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with single_thread():
+    with one_torch_thread():
         return _run(config or Config(), out)
 
 

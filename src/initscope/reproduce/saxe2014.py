@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._threads import one_torch_thread
 from ..model.apply import initialize
 from ._result import Result
-from ._train import single_thread
 
 SCHEMES = {"orthogonal": "orthogonal", "gaussian N(0, 1/N)": "lecun"}
 
@@ -73,7 +73,7 @@ def _steps_to_learn(cfg: Config, depth: int, scheme: str, x: torch.Tensor,
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with single_thread():
+    with one_torch_thread():
         return _run(config or Config(), out)
 
 
