@@ -127,9 +127,8 @@ def test_glorot_standard_with_tanh_shrinks_the_signal():
     assert last / first < 1e-3  # Var shrinks by about 1/3 per layer
 
 
-def test_a_failing_policy_leaves_the_model_bit_identical():
-    model = ResNet18(num_classes=10)
-    before = _state(model)
+def _fails_on_7th_layer():
+    """The "auto" policy, raising on the 7th layer it is asked about."""
     calls = {"n": 0}
     auto = initscope.model.policies.SCHEMES["auto"]
 
@@ -139,6 +138,13 @@ def test_a_failing_policy_leaves_the_model_bit_identical():
             raise RuntimeError("policy failed on the 7th layer")
         return auto(info)
 
+    return flaky
+
+
+def test_a_failing_policy_leaves_the_model_bit_identical():
+    model = ResNet18(num_classes=10)
+    before = _state(model)
+    flaky = _fails_on_7th_layer()
     with pytest.raises(RuntimeError, match="7th layer"):
         initialize(model, flaky, seed=0)
     assert _same(_state(model), before)
@@ -170,15 +176,7 @@ def test_in_place_initialization_draws_the_same_weights():
     assert _same(_state(a), _state(b))
     assert [r.achieved_std for r in ra.records] == [r.achieved_std for r in rb.records]
     before = _state(b)
-    calls = {"n": 0}
-    auto = initscope.model.policies.SCHEMES["auto"]
-
-    def flaky(info):
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise RuntimeError("policy failed on the 7th layer")
-        return auto(info)
-
+    flaky = _fails_on_7th_layer()
     with pytest.raises(RuntimeError, match="7th layer"):
         initialize(b, flaky, seed=0, atomic=False)
     assert _same(_state(b), before)

@@ -533,7 +533,7 @@ def orthogonal_(tensor: Tensor, gain: GainLike = 1, generator: Generator | None 
     def fill(t: Tensor, gen: Generator | None) -> None:
         q = _orthogonal_matrix(rows, cols, work, t.device, gen)
         if t.dtype == work:  # scale in place: no temporary (bit-equal to q * g)
-            t.copy_(q.view_as(t) if q.is_contiguous() else q.reshape(t.shape))
+            t.copy_(q.reshape(t.shape))
             if g != 1:
                 t.mul_(g)
         else:  # scale in float32, round once

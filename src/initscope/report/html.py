@@ -81,11 +81,7 @@ def diagnosis_html(diagnosis: Any, path: str | Path, *, title: str = "initscope 
     else:
         verdicts = '<div class="healthy">healthy: no problem found</div>'
     figure = _png(diagnosis_figure(diagnosis))
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
+    return _write_page(path, html.escape(title), f"""
 <p class="note">Graph by {html.escape(diagnosis.graph.method)}; loss {diagnosis.loss:.4g}.
 One forward and one backward pass at initialization.</p>
 <h2>Verdicts</h2>
@@ -95,6 +91,18 @@ One forward and one backward pass at initialization.</p>
 <h2>Activations and gradients by layer (Glorot &amp; Bengio 2010, Figs. 6–7)</h2>
 <img alt="histograms of activations and back-propagated gradients per layer"
  src="data:image/png;base64,{figure}">
+""")
+
+
+def _write_page(path: str | Path, title: str, body: str) -> Path:
+    """One page: ``title`` (HTML-escaped already) as its heading, ``body`` after it, the
+    style sheet inline and the figure self-check; written to ``path`` (folders made)."""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>{title}</h1>
+{body}
 <script>{_CHECK}</script>
 </body></html>
 """
@@ -126,12 +134,7 @@ def result_html(result: Any, path: str | Path) -> Path:
         f"src=\"data:image/png;base64,{base64.b64encode(Path(f).read_bytes()).decode('ascii')}\">"
         for f in result.figures)
     notes = f"<p>{html.escape(result.notes)}</p>" if result.notes else ""
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>{title}</h1>
-{made}
+    return _write_page(path, title, f"""{made}
 <p class="note">Configuration: <code>{html.escape(str(result.config))}</code></p>
 <h2>The paper and ours</h2>
 <table><thead><tr><th>claim</th><th>paper</th><th>ours</th></tr></thead>
@@ -140,11 +143,5 @@ def result_html(result: Any, path: str | Path) -> Path:
 <h2>Results</h2>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 {figures}
-<script>{_CHECK}</script>
-</body></html>
-"""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+""")
 
