@@ -117,7 +117,22 @@ def test_nothing_is_left_behind():
     assert not model.training
     assert torch.all(model.head.weight.grad == 7.0) and model.stem.weight.grad is None
     assert all(not m._forward_hooks for m in model.modules())
+    assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
     assert d.layers[0].name == "stem"
+
+
+def test_a_weight_shared_by_two_layers_reports_its_summed_gradient():
+    # gradients are read (and dropped) as autograd finishes each parameter: a tied
+    # weight is finished once, after both uses, and both layers report that gradient
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 16))
+    model[2].weight = model[0].weight
+    x = torch.randn(32, 16)
+    d = diagnose(model, x, seed=1)
+    r = torch.randn(32, 16, generator=torch.Generator().manual_seed(1))
+    (model(x) * r).sum().backward()
+    want = model[0].weight.grad.var().item()
+    assert [s.grad_weight_var for s in d.layers] == pytest.approx([want, want], rel=1e-5)
 
 
 def test_conv_units_are_channels_and_targets_give_cross_entropy():
