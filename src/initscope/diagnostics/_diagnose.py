@@ -263,7 +263,8 @@ def diagnose(
         for p in params:
             p.grad = None
             if p.requires_grad:
-                handles.append(p.register_post_accumulate_grad_hook(grad_ready))
+                handles.append(p.register_post_accumulate_grad_hook(  # type: ignore[no-untyped-call]
+                    grad_ready))
         with torch.enable_grad():
             output = model(*args)
             loss = loss_fn(output, target) if loss_fn is not None else _default_loss(
