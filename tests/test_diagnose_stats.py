@@ -126,6 +126,15 @@ def test_histogram_bins_match_torch_histc():
     assert hi == pytest.approx(4 * 0.7) and lo == -hi and sum(counts) == 5000
 
 
+def test_histogram_keeps_a_copy_of_its_sample_and_bins_it_once():
+    layer = torch.randn(64, 1024)  # more values than a histogram keeps
+    h = _stats.histogram(layer, "")
+    assert h.sample.untyped_storage().nbytes() == _stats.HIST_VALUES * 4  # not a view
+    layer.zero_()  # the layer's tensor is reused: the histogram is not
+    assert sum(h.counts) == _stats.HIST_VALUES and h.counts is h.counts
+    assert max(h.counts) < _stats.HIST_VALUES / 10
+
+
 def test_effective_rank_and_symmetry_when_units_outnumber_samples():
     """Fewer samples than units: the rank counts the n - 1 singular values a centered
     n-sample matrix has and equals exp(entropy) of them; copied units are found."""

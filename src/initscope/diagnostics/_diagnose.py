@@ -63,8 +63,8 @@ class LayerStats:
     is_output: bool = False
     predicted_pre_second_moment: float | None = None
     theory_note: str = ""
-    act_hist: tuple[list[float], float, float] | None = field(default=None, repr=False)
-    grad_hist: tuple[list[float], float, float] | None = field(default=None, repr=False)
+    act_hist: _stats.Histogram | None = field(default=None, repr=False)
+    grad_hist: _stats.Histogram | None = field(default=None, repr=False)
 
 
 @dataclass
