@@ -62,11 +62,14 @@ def test_conv_statistics_equal_brute_force():
 
 def test_moments_and_variance_read_every_value():
     g = torch.Generator().manual_seed(1)
-    t = (torch.randn(7, 5, 9, 11, generator=g) * 3 + 0.5).permute(0, 2, 1, 3)  # strided
-    m, q = _tm.moments(t)
-    assert m == pytest.approx(t.double().mean().item(), rel=1e-6)
-    assert q == pytest.approx(t.double().pow(2).mean().item(), rel=1e-6)
-    assert _tm.variance(t) == pytest.approx(t.double().var().item(), rel=1e-5)
+    strided = (torch.randn(7, 5, 9, 11, generator=g) * 3 + 0.5).permute(0, 2, 1, 3)
+    for t in (strided, strided.contiguous(), strided.double()):  # dot, norm, float64
+        m, q = _tm.moments(t)
+        assert m == pytest.approx(t.double().mean().item(), rel=1e-6)
+        assert q == pytest.approx(t.double().pow(2).mean().item(), rel=1e-6)
+        assert _tm.variance(t) == pytest.approx(t.double().var().item(), rel=1e-5)
+        assert _tm.mean_square(t) == q
+    t = strided
     half = t.to(torch.bfloat16)
     assert _tm.moments(half)[1] == pytest.approx(half.double().pow(2).mean().item(),
                                                     rel=1e-5)
