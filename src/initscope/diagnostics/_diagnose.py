@@ -211,6 +211,7 @@ def diagnose(
     saved_grads = [p.grad for p in params]
     handles = []
     grams: dict[str, _stats.UnitGram | None] = {}
+    weight_moments: dict[int, float] = {}  # id(weight or bias) -> mean square
 
     def forward_hook(info: LayerInfo) -> Any:
         done: list[bool] = []
@@ -225,6 +226,10 @@ def diagnose(
             cdim = _channel_dim(info, out)
             index = _stats.row_index(out.shape, cdim, gen)  # the same samples both ways
             grams[info.name] = _measure(stats[info.name], info, out, cdim, index, gen)
+            for param in (getattr(module, "weight", None), getattr(module, "bias", None)):
+                # read now, while the layer has just streamed them through the cache
+                if isinstance(param, torch.Tensor) and param.numel():
+                    weight_moments[id(param)] = mean_square(param)
             if jacobian_samples and info.kind == "linear":
                 _jacobian(stats[info.name], info, out, cdim, index, jacobian_samples)
             if out.requires_grad:
@@ -281,7 +286,7 @@ def diagnose(
                              _stats.effective_ranks(unit_grams), strict=True):
         if grams[n] is not None:
             stats[n].identical_units, stats[n].effective_rank = same, rank
-    _beside_theory(model, graph, args, stats)
+    _beside_theory(model, graph, args, stats, weight_moments)
     for info in layers:  # the gains the theory did not read off (token inputs, ...)
         if stats[info.name].gain_auto is not None and stats[info.name].gain_used is None:
             stats[info.name].gain_used = _gain_used(info)
@@ -293,10 +298,11 @@ THEORY_OFF = 1.5
 
 
 def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
-                   stats: dict[str, LayerStats]) -> None:
+                   stats: dict[str, LayerStats], weight_moments: dict[int, float]) -> None:
     """Put the mean-field prediction for the model's current weights next to each
-    measured pre-activation second moment, and say where they part."""
-    from ..theory._predict import predict
+    measured pre-activation second moment, and say where they part. ``weight_moments``:
+    mean squares of weights and biases already read, by id."""
+    from ..theory._predict import predict_chain
 
     first = next((t for t in tree_leaves(args) if isinstance(t, torch.Tensor)
                   and t.is_floating_point()), None)
@@ -304,7 +310,12 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
         return  # token inputs: the chain theory's input length is undefined
     q0 = float(first.detach().float().pow(2).mean())
     order = list(stats)
-    for p in predict(model, None, q0=q0, graph=graph):
+
+    def second_moment(t: torch.Tensor) -> float:
+        seen = weight_moments.get(id(t))
+        return seen if seen is not None else mean_square(t)
+
+    for p in predict_chain(model, graph, q0, second_moment):
         s = stats.get(p.name)
         if s is None:
             continue

@@ -14,6 +14,7 @@ a normalization resets the length to 1 (gamma = 1, beta = 0, as initialized).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,15 +50,20 @@ class LayerPrediction:
         return dict(self.__dict__)
 
 
-def _layer_sigmas(info: LayerInfo) -> tuple[float, float, float] | None:
+#: Reads the mean square of a weight or bias tensor.
+SecondMoment = Callable[[torch.Tensor], float]
+
+
+def _layer_sigmas(info: LayerInfo, second_moment: SecondMoment
+                  ) -> tuple[float, float, float] | None:
     m = info.module
     weight = getattr(m, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
         return None
     f = weight_fans(info).of(tuple(weight.shape))
-    var_w = mean_square(weight)  # second moment: the mean may be nonzero
+    var_w = second_moment(weight)  # second moment: the mean may be nonzero
     bias = getattr(m, "bias", None)
-    sb2 = mean_square(bias) if isinstance(bias, torch.Tensor) and bias.numel() else 0.0
+    sb2 = second_moment(bias) if isinstance(bias, torch.Tensor) and bias.numel() else 0.0
     return f.fan_in * var_w, f.fan_out * var_w, sb2
 
 
@@ -91,7 +97,15 @@ def predict(
         graph = graph.rebound(clone)
     if scheme is not None:
         initialize(clone, scheme, seed=seed, graph=graph)
-    modules = dict(clone.named_modules())
+    return predict_chain(clone, graph, q0)
+
+
+def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
+                  second_moment: SecondMoment = mean_square) -> list[LayerPrediction]:
+    """:func:`predict` for the weights ``model`` has now, its graph given;
+    ``second_moment`` reads each weight's and bias's mean square (diagnose() passes
+    the values it read while the weights were in cache)."""
+    modules = dict(model.named_modules())
     out: list[LayerPrediction] = []
     acts: list[Activation] = []  # the nonlinearity in front of each predicted layer
     q_last: float | None = None
@@ -100,7 +114,7 @@ def predict(
             q_last = 1.0  # what flows on from a normalization (gamma = 1, beta = 0)
             continue
         info = replace(info, module=modules[info.name])
-        sig = _layer_sigmas(info)
+        sig = _layer_sigmas(info, second_moment)
         if sig is None:
             q_last = None
             continue
