@@ -87,7 +87,8 @@ def dead_fraction(act: torch.Tensor, name: str, channel_dim: int = -1) -> float 
     cdim = channel_dim % act.dim()
     dims = tuple(d for d in range(act.dim()) if d != cdim)
     # ReLU's outputs are >= 0: a unit is all zero exactly when its largest value is
-    return float((act.amax(dim=dims) == 0).float().mean())
+    largest = act.amax(dim=dims)
+    return 1.0 - int(torch.count_nonzero(largest)) / largest.numel()
 
 
 #: Units used for symmetry and the effective rank (a random subsample beyond this): the
