@@ -47,3 +47,10 @@ def one_torch_thread() -> Iterator[None]:
             _inside -= 1
             if _inside == 0:
                 torch.set_num_threads(_saved)
+
+
+def intra_op_threads() -> int:
+    """torch's intra-op thread count as set outside any :func:`one_torch_thread` block
+    (what a pool of worker threads may use while such a block runs)."""
+    with _lock:
+        return _saved if _inside else torch.get_num_threads()

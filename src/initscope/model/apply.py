@@ -16,6 +16,7 @@ stripped from names first.)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from torch import nn
 
 from .._tabular import dataframe
 from .._tensor_moments import variance
+from .._threads import one_torch_thread
 from ..guard import invariant_init
 from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full
 from .graph import LayerGraph, LayerInfo, layer_graph
@@ -247,33 +249,56 @@ def initialize(
 
     records: list[ParamRecord] = []
     staged: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
-    for item in todo:
-        if isinstance(item, ParamRecord):
-            records.append(item)
-            continue
-        name, param, info, step = item
-        in_place = not atomic and param.is_contiguous()
-        value = param.detach() if in_place else torch.empty_like(
-            param, memory_format=torch.contiguous_format).detach()
-        stream = Stream(seed, name).bind(value)
-        if step.elementwise:
-            step.fill(value, stream)
-        else:
-            on_full(value, step.fill, stream)
-        mine: torch.Tensor = value.to_local() if is_dtensor(value) else value  # type: ignore[attr-defined]
-        achieved = math.sqrt(variance(mine)) if mine.numel() > 1 else math.nan
-        f = step.fans
-        records.append(ParamRecord(
-            name, tuple(param.shape), info.name, info.kind, step.scheme,
-            f.fan_in if f else None, f.fan_out if f else None, step.gain, step.target_std,
-            achieved, _input_label(info),
-        ))
-        if not in_place:
-            staged.append((param, value))
+    # Elementwise draws run the counter stream on its own worker threads and the audit
+    # on one torch thread: torch's OpenMP workers, woken by an op between two draws,
+    # spin on the cores those threads need (measured on ResNet-18's parameters: 32 ms
+    # against 22 ms). Whole-matrix fills (QR, custom) get torch's threads back.
+    single: contextlib.ExitStack | None = None
+    try:
+        for item in todo:
+            if isinstance(item, ParamRecord):
+                records.append(item)
+                continue
+            name, param, info, step = item
+            if step.elementwise and single is None:
+                single = contextlib.ExitStack()
+                single.enter_context(one_torch_thread())
+            elif not step.elementwise and single is not None:
+                single.close()
+                single = None
+            staged_value = _draw(name, param, info, step, seed, atomic, records)
+            if staged_value is not None:
+                staged.append((param, staged_value))
+    finally:
+        if single is not None:
+            single.close()
     # Every new value exists: now, and only now, write them (shapes, dtypes and devices
     # match by construction, so copy_ cannot fail half-way).
     with torch.no_grad():
         for param, value in staged:
             param.copy_(value)
     return InitReport(records, graph, seed)
+
+
+def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed: int,
+          atomic: bool, records: list[ParamRecord]) -> torch.Tensor | None:
+    """Draw one parameter (into itself, or into a new buffer that is returned to be
+    copied in later) and append its audit record."""
+    in_place = not atomic and param.is_contiguous()
+    value = param.detach() if in_place else torch.empty_like(
+        param, memory_format=torch.contiguous_format).detach()
+    stream = Stream(seed, name).bind(value)
+    if step.elementwise:
+        step.fill(value, stream)
+    else:
+        on_full(value, step.fill, stream)
+    mine: torch.Tensor = value.to_local() if is_dtensor(value) else value  # type: ignore[attr-defined]
+    achieved = math.sqrt(variance(mine)) if mine.numel() > 1 else math.nan
+    f = step.fans
+    records.append(ParamRecord(
+        name, tuple(param.shape), info.name, info.kind, step.scheme,
+        f.fan_in if f else None, f.fan_out if f else None, step.gain, step.target_std,
+        achieved, _input_label(info),
+    ))
+    return None if in_place else value
 
