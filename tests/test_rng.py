@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from torch import nn
 
-from initscope import init
+from initscope import init, initialize
 from initscope._core.philox import key_of, lanes, lanes_for_runs
 from initscope.rng import RNG_VERSION, Layout, Stream, canonical_name
 
@@ -227,3 +228,32 @@ def test_bad_arguments_raise_clear_errors():
         Stream(0, 3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="one index entry per dimension"):
         Layout((3, 4), (None,))
+
+
+def test_moments_read_off_the_fill_are_those_of_the_tensor_until_it_changes():
+    """initialize() audits the achieved std from sums taken chunk by chunk as the
+    stream draws; they must be the tensor's own, and refused once anything wrote to it
+    or when the values were cast after drawing."""
+    t = torch.empty((1 << 20) + 5)  # several chunks, on the helper threads too
+    s = Stream(3, "w")
+    s.normal_(t, 0.5, 2.0)
+    m, q = s.moments_of(t)
+    assert m == pytest.approx(t.double().mean().item(), rel=1e-6)
+    assert q == pytest.approx(t.double().pow(2).mean().item(), rel=1e-6)
+    assert s.moments_of(t[:10]) is None  # another tensor
+    t.mul_(2.0)
+    assert s.moments_of(t) is None  # written since
+    b = torch.empty(4096, dtype=torch.bfloat16)
+    s2 = Stream(3, "b")
+    s2.uniform_(b, -1.0, 1.0)
+    assert s2.moments_of(b) is None  # drawn in float32, then rounded
+
+
+def test_initialize_audits_what_the_parameters_hold():
+    model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 10))
+    for atomic in (True, False):
+        report = initialize(model, "auto", seed=1, atomic=atomic)
+        for r in report.records:
+            p = model.get_parameter(r.name)
+            if p.numel() > 1 and r.achieved_std is not None:
+                assert r.achieved_std == pytest.approx(p.double().std().item(), rel=1e-6)

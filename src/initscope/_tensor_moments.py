@@ -44,15 +44,16 @@ def mean_square(t: torch.Tensor) -> float:
 _CANCELLATION = 0.5
 
 
-def variance(t: torch.Tensor) -> float:
+def variance(t: torch.Tensor, known: tuple[float, float] | None = None) -> float:
     """Unbiased variance of every value, as torch.var: from the two moments (one pass
-    each, no temporary) when the mean is small against the spread, as for weights and
-    gradients; by torch.var when the mean dominates (a constant fill, sigmoid outputs),
-    where E[x^2] - E[x]^2 would cancel."""
+    each, no temporary; ``known``: the (mean, mean square) when the caller has them)
+    when the mean is small against the spread, as for weights and gradients; by
+    torch.var when the mean dominates (a constant fill, sigmoid outputs), where
+    E[x^2] - E[x]^2 would cancel."""
     n = t.numel()
     if n < 2:
         return math.nan
-    m, q = moments(t)
+    m, q = known if known is not None else moments(t)
     if m * m > _CANCELLATION * q:
         return float(as_float(t).var())
     return (q - m * m) * n / (n - 1)

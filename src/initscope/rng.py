@@ -313,6 +313,9 @@ class Stream:
         self._base: torch.Tensor | None = None
         self._layout: Layout | None = None
         self._calls = 0
+        # (tensor identity, sum, sum of squares) of the last fill that wrote a whole
+        # float32/64 CPU tensor in place, summed chunk by chunk while each was in cache
+        self._sums: tuple[tuple[int, int, int, int], float, float] | None = None
 
     def __repr__(self) -> str:
         return f"Stream(seed={self.seed}, name={self.name!r}, substream={self.substream!r})"
@@ -421,12 +424,16 @@ class Stream:
         chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // (4 * intra_op_threads()))))
         jobs = _jobs(starts, length, chunk)
 
+        sums: list[tuple[float, float]] = []
+
         def run(job: tuple[int, np.ndarray, int]) -> None:
             pos, run_starts, run_len = job
             bits = lanes(key, int(run_starts[0]), run_len) if len(run_starts) == 1 else (
                 lanes_for_runs(key, run_starts, run_len))
             piece = out[pos:pos + bits.size]
             law.fill(torch.from_numpy(bits.view(np.int32)), piece)
+            if direct:
+                sums.append((float(piece.sum()), float(torch.dot(piece, piece))))
 
         pool = _executor() if t.numel() >= _PARALLEL_MIN and len(jobs) > 1 else None
         if pool is None:
@@ -458,7 +465,19 @@ class Stream:
                         h.result()
         if not direct:
             t.copy_(out.view(t.shape).to(t.device))
+        self._sums = (_identity(t), math.fsum(a for a, _ in sums),
+                      math.fsum(b for _, b in sums)) if direct else None
         return tensor
+
+    def moments_of(self, t: torch.Tensor) -> tuple[float, float] | None:
+        """(mean, mean square) of ``t`` if the last fill of this stream wrote all of it
+        and nothing has written to it since (its version counter says so), else None:
+        read off the chunks as they were drawn, which spares a caller's audit a pass
+        over memory."""
+        if self._sums is None or self._sums[0] != _identity(t):
+            return None
+        n = t.numel()
+        return self._sums[1] / n, self._sums[2] / n
 
     def uniform_(self, tensor: torch.Tensor, low: float, high: float) -> torch.Tensor:
         """Fill with U(low, high) (the open interval, up to rounding)."""
@@ -483,6 +502,11 @@ class Stream:
         if k:
             mask.scatter_(0, scores.topk(k, dim=0, largest=False).indices, True)
         return mask
+
+
+def _identity(t: torch.Tensor) -> tuple[int, int, int, int]:
+    """Which memory, how much of it, how it is cast and how often it was written to."""
+    return (t.data_ptr(), t.numel(), hash(t.dtype), t._version)
 
 
 def _jobs(starts: np.ndarray, length: int, chunk: int) -> list[tuple[int, np.ndarray, int]]:

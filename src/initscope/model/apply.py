@@ -293,7 +293,8 @@ def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed
     else:
         on_full(value, step.fill, stream)
     mine: torch.Tensor = value.to_local() if is_dtensor(value) else value  # type: ignore[attr-defined]
-    achieved = math.sqrt(variance(mine)) if mine.numel() > 1 else math.nan
+    achieved = math.sqrt(variance(mine, stream.moments_of(mine))) if mine.numel() > 1 \
+        else math.nan
     f = step.fans
     records.append(ParamRecord(
         name, tuple(param.shape), info.name, info.kind, step.scheme,
