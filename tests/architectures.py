@@ -60,8 +60,21 @@ class BasicBlock(nn.Module):
         return self.relu(out)
 
 
+def torchvision_resnet_init(model: nn.Module) -> None:
+    """What torchvision's ResNet constructor does after building its modules (each of
+    which ran its own reset_parameters()): He normal with fan_out on every convolution,
+    weight 1 and bias 0 on every BatchNorm / GroupNorm (torchvision/models/resnet.py)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+
+
 class ResNet18(nn.Module):
-    """He et al. 2016's ResNet-18, laid out as torchvision's (same parameter names)."""
+    """He et al. 2016's ResNet-18, laid out as torchvision's (same parameter names) and
+    initialized as torchvision's constructor does (:func:`torchvision_resnet_init`)."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -76,6 +89,7 @@ class ResNet18(nn.Module):
             cin = cout
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, num_classes)
+        torchvision_resnet_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
