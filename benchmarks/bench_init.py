@@ -130,12 +130,14 @@ def write(rows: list[tuple[str, str, float, float, float]],
         "",
         "## trunc_normal_ by size",
         "",
-        "torch.nn.init.trunc_normal_ draws a uniform and maps it through erfinv, about 25 ns "
-        "per element on this CPU. initscope draws a few more normals than needed and keeps "
-        "the first n inside [-2, 2] (small tensors), or, from 2^16 elements, maps "
-        "counter-based uniforms through the inverse CDF, on worker threads from 2^19. Below "
-        "~2^19 elements torch's own normal_ draw (~3.5 ns per element, ~15 us at 4k) and "
-        "the fixed cost of a call keep the speedup under 5x.",
+        "torch 2.13's trunc_normal_ draws normals over the whole tensor and redraws the "
+        "whole tensor's worth while any value lies outside [a, b] (about three rounds at "
+        "+-2 std; the count varies from call to call, and the best round is kept here). "
+        "initscope draws normals into the tensor once and replaces the outliers from a "
+        "small second batch (small tensors), or, from 2^19 elements, maps counter-based "
+        "uniforms through the inverse CDF on worker threads. Below 2^19 elements that one "
+        "normal_ draw of torch's (~3.6 ns per element, ~15 us at 4k) is most of "
+        "initscope's time, so the speedup is bounded by torch's number of rounds: 3-4.5x.",
         "",
         "| elements | initscope (ms) | torch (ms) | speedup |",
         "|---:|---:|---:|---:|",

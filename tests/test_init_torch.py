@@ -336,17 +336,20 @@ def test_fans_argument_forms_agree():
     assert c.std() < a.std()  # without splits the fused output axis counts 3x
 
 
-def test_trunc_normal_shortfall_is_filled_by_the_inverse_cdf():
-    """The small-tensor sampler draws a margin of extra normals and keeps the first n
-    inside [a, b]; told the interval holds all the mass, it runs short and fills the rest
-    by the inverse CDF: still inside, still the truncated law (KS, p > 1e-4)."""
+def test_trunc_normal_redraws_until_every_outlier_is_replaced():
+    """The small-tensor sampler replaces the normals outside [a, b] from a batch sized
+    for the expected need; told the interval holds all the mass, each batch falls short
+    and it draws again until none is left: still inside, still the truncated law (KS,
+    p > 1e-4), and the tensor's version counter moved (written by torch)."""
     from scipy import stats
 
     from initscope import _torch_sampling as ts
 
     flat = torch.empty(20_000)
-    ts._oversample_and_keep(flat, 0.0, 1.0, -1.0, 1.5, 1.0,
-                            torch.Generator().manual_seed(0))
+    version = flat._version
+    ts._replace_outliers_cpu(flat, 0.0, 1.0, -1.0, 1.5, 1.0,
+                             torch.Generator().manual_seed(0))
+    assert flat._version > version
     x = flat.numpy()
     assert x.min() >= -1.0 and x.max() <= 1.5
     assert stats.kstest(x, stats.truncnorm(-1.0, 1.5).cdf).pvalue > 1e-4
