@@ -235,7 +235,9 @@ def test_moments_read_off_the_fill_are_those_of_the_tensor_until_it_changes():
     stream draws; they must be the tensor's own, and refused once anything wrote to it
     or when the values were cast after drawing."""
     t = torch.empty((1 << 20) + 5)  # several chunks, on the helper threads too
-    s = Stream(3, "w")
+    assert Stream(3, "w").normal_(t, 0.5, 2.0) is t
+    s = Stream(3, "w", moments=True)
+    assert Stream(3, "w").moments_of(t) is None  # not asked for
     s.normal_(t, 0.5, 2.0)
     m, q = s.moments_of(t)
     assert m == pytest.approx(t.double().mean().item(), rel=1e-6)
@@ -244,7 +246,7 @@ def test_moments_read_off_the_fill_are_those_of_the_tensor_until_it_changes():
     t.mul_(2.0)
     assert s.moments_of(t) is None  # written since
     b = torch.empty(4096, dtype=torch.bfloat16)
-    s2 = Stream(3, "b")
+    s2 = Stream(3, "b", moments=True)
     s2.uniform_(b, -1.0, 1.0)
     assert s2.moments_of(b) is None  # drawn in float32, then rounded
 

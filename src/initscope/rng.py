@@ -297,9 +297,12 @@ class Stream:
         seed: any int.
         name: the parameter's qualified name (wrapper prefixes are stripped).
         substream: a further label (an int or str) for more independent streams.
+        moments: also sum each fill's values as they are drawn, for :meth:`moments_of`
+            (an audit then needs no pass of its own over the tensor).
     """
 
-    def __init__(self, seed: int, name: str = "", *, substream: int | str = 0) -> None:
+    def __init__(self, seed: int, name: str = "", *, substream: int | str = 0,
+                 moments: bool = False) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"Stream: seed must be an int; got {type(seed).__name__}")
         if not isinstance(name, str):
@@ -316,6 +319,7 @@ class Stream:
         # (tensor identity, sum, sum of squares) of the last fill that wrote a whole
         # float32/64 CPU tensor in place, summed chunk by chunk while each was in cache
         self._sums: tuple[tuple[int, int, int, int], float, float] | None = None
+        self._keep_sums = moments
 
     def __repr__(self) -> str:
         return f"Stream(seed={self.seed}, name={self.name!r}, substream={self.substream!r})"
@@ -425,6 +429,7 @@ class Stream:
         jobs = _jobs(starts, length, chunk)
 
         sums: list[tuple[float, float]] = []
+        keep = direct and self._keep_sums
 
         def run(job: tuple[int, np.ndarray, int]) -> None:
             pos, run_starts, run_len = job
@@ -432,7 +437,7 @@ class Stream:
                 lanes_for_runs(key, run_starts, run_len))
             piece = out[pos:pos + bits.size]
             law.fill(torch.from_numpy(bits.view(np.int32)), piece)
-            if direct:
+            if keep:
                 sums.append((float(piece.sum()), float(torch.dot(piece, piece))))
 
         pool = _executor() if t.numel() >= _PARALLEL_MIN and len(jobs) > 1 else None
@@ -466,12 +471,13 @@ class Stream:
         if not direct:
             t.copy_(out.view(t.shape).to(t.device))
         self._sums = (_identity(t), math.fsum(a for a, _ in sums),
-                      math.fsum(b for _, b in sums)) if direct else None
+                      math.fsum(b for _, b in sums)) if keep else None
         return tensor
 
     def moments_of(self, t: torch.Tensor) -> tuple[float, float] | None:
-        """(mean, mean square) of ``t`` if the last fill of this stream wrote all of it
-        and nothing has written to it since (its version counter says so), else None:
+        """(mean, mean square) of ``t`` if the stream was made with ``moments=True``, its
+        last fill wrote all of ``t`` and nothing has written to it since (its version
+        counter says so); else None:
         read off the chunks as they were drawn, which spares a caller's audit a pass
         over memory."""
         if self._sums is None or self._sums[0] != _identity(t):

@@ -287,7 +287,7 @@ def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed
     in_place = not atomic and param.is_contiguous()
     value = param.detach() if in_place else torch.empty_like(
         param, memory_format=torch.contiguous_format).detach()
-    stream = Stream(seed, name).bind(value)
+    stream = Stream(seed, name, moments=True).bind(value)
     if step.elementwise:
         step.fill(value, stream)
     else:
