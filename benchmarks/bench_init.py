@@ -135,9 +135,10 @@ def write(rows: list[tuple[str, str, float, float, float]],
         "+-2 std; the count varies from call to call, and the best round is kept here). "
         "initscope draws normals into the tensor once and replaces the outliers from a "
         "small second batch (small tensors), or, from 2^19 elements, maps counter-based "
-        "uniforms through the inverse CDF on worker threads. Below 2^19 elements that one "
+        "uniforms through the inverse CDF on worker threads. On small tensors that one "
         "normal_ draw of torch's (~3.6 ns per element, ~15 us at 4k) is most of "
-        "initscope's time, so the speedup is bounded by torch's number of rounds: 3-4.5x.",
+        "initscope's time, so the speedup is bounded by torch's number of rounds: 3-4.2x "
+        "up to 2^16 elements in this run, 5x and more from 2^18.",
         "",
         "| elements | initscope (ms) | torch (ms) | speedup |",
         "|---:|---:|---:|---:|",
