@@ -375,6 +375,7 @@ class Stream:
         twin.seed, twin.name, twin.substream, twin.key = (
             self.seed, self.name, self.substream, self.key)
         twin._base, twin._layout, twin._calls = None, None, 0
+        twin._sums, twin._keep_sums = None, self._keep_sums
         return twin
 
     def _box(self, t: torch.Tensor) -> list[tuple[int, int]] | None:
