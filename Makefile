@@ -51,6 +51,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_init.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_theory.py
+	$(BIN)/python benchmarks/bench_diagnose.py
+	$(BIN)/python benchmarks/bench_distributed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site docs/generated
