@@ -244,7 +244,7 @@ class _Law:
         23 bits as a signed s, x = (2 s + 1) / 2^23; float64 all 32, x = (2 s + 1) / 2^32."""
         wide = out.dtype == torch.float64
         step, offset = (2.0 ** -31, 2.0 ** -32) if wide else (2.0 ** -22, 2.0 ** -23)
-        k = bits if wide else bits.bitwise_right_shift_(9)  # in place: no fresh pages
+        k = bits if wide else bits >> 9
         if self.kind == "uniform":  # mean + scale x, as one multiply-add on s
             out.copy_(k).mul_(step * self.scale).add_(offset * self.scale + self.mean)
             return
