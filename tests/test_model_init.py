@@ -192,6 +192,63 @@ def test_in_place_initialization_draws_the_same_weights():
         initialize(b, atomic="yes")
 
 
+def test_draws_shared_by_threads_equal_the_draws_of_one_thread():
+    """Built-in (pure) draws run several parameters at once on worker threads; the
+    values, the audit and the record order are those of a one-thread run, bit for bit,
+    on a CNN and a decoder, atomic or not."""
+    before = torch.get_num_threads()
+    try:
+        for build in (lambda: ResNet18(num_classes=10), GPT):
+            for atomic in (True, False):
+                runs = []
+                for threads in (1, 2):
+                    torch.set_num_threads(threads)
+                    model = build()
+                    report = initialize(model, "auto", seed=5, atomic=atomic)
+                    runs.append((_state(model), [(r.name, r.achieved_std)
+                                                 for r in report.records]))
+                assert _same(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_own_fills_run_on_the_calling_thread_after_the_draws_before_them():
+    """A fill of the user's (pure=False) runs on the calling thread, in parameter order:
+    drawing in place, it sees the new values of the parameters before it."""
+    import threading
+
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    seen = []
+
+    def copy_first(t, g):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return t.copy_(model[0].weight)
+
+    initialize(model, "auto", seed=1, atomic=False,
+               overrides={"2": lambda info: ParamInit("copy", copy_first, elementwise=True)})
+    assert seen == [True] and torch.equal(model[2].weight, model[0].weight)
+
+
+def test_a_failing_shared_draw_leaves_the_model_bit_identical(monkeypatch):
+    """An error on a worker thread reaches the caller; atomic, nothing was written, and
+    torch's thread count is as it was."""
+    import initscope.init as init_module
+
+    model = ResNet18(num_classes=10)
+    before, threads = _state(model), torch.get_num_threads()
+    real = init_module.uniform_
+
+    def uniform_(t, *args, **kwargs):
+        if t.numel() == 64 * 64 * 9:  # layer1's convolutions, drawn on shared threads
+            raise RuntimeError("no uniform for you")
+        return real(t, *args, **kwargs)
+
+    monkeypatch.setattr(init_module, "uniform_", uniform_)
+    with pytest.raises(RuntimeError, match="no uniform for you"):
+        initialize(model, "auto", seed=0)
+    assert _same(_state(model), before) and torch.get_num_threads() == threads
+
+
 def test_same_seed_same_weights_independent_of_construction_order():
     torch.manual_seed(0)
     a = GPT()

@@ -34,18 +34,22 @@ function that needs the whole parameter computes the same whole parameter everyw
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from ._core.philox import key_of, lanes, lanes_for_runs
 from ._threads import intra_op_threads, one_torch_thread
+
+T = TypeVar("T")
 
 __all__ = ["RNG_VERSION", "Layout", "Stream", "canonical_name", "is_dtensor"]
 
@@ -273,14 +277,56 @@ class _Law:
 _pool: ThreadPoolExecutor | None = None
 
 
+_local = threading.local()  # .shared: this thread runs tasks of run_shared()
+
+
 def _executor() -> ThreadPoolExecutor | None:
     global _pool
     threads = min(intra_op_threads(), os.cpu_count() or 1)
-    if threads < 2:
+    if threads < 2 or getattr(_local, "shared", False):
         return None
     if _pool is None or _pool._max_workers != threads - 1:  # the caller is one
         _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="initscope-rng")
     return _pool
+
+
+def run_shared(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run ``tasks`` on the calling thread and the stream's worker threads, each thread
+    taking the next task when done with one; their results in order. The first error
+    is raised once every thread has stopped.
+
+    One hand-off per helper, not one per task: each wakes a sleeping core (measured,
+    task-per-hand-off draws varied 30-48 ms on ResNet-18's parameters). Torch ops inside
+    run on one intra-op thread (OpenMP teams of their own would oversubscribe the cores:
+    1.4x slower, measured), and a fill inside a task draws on its own thread only.
+    """
+    pool = _executor()
+    if pool is None or len(tasks) < 2:
+        return [task() for task in tasks]
+    results: list[Any] = [None] * len(tasks)
+    take = threading.Lock()
+    order = iter(range(len(tasks)))
+
+    def share() -> None:
+        _local.shared = True
+        try:
+            while True:
+                with take:
+                    i = next(order, None)
+                if i is None:
+                    return
+                results[i] = tasks[i]()
+        finally:
+            _local.shared = False
+
+    with one_torch_thread():
+        helpers = [pool.submit(share) for _ in range(pool._max_workers)]
+        try:
+            share()
+        finally:
+            for h in helpers:
+                h.result()
+    return results
 
 
 class Stream:
@@ -425,8 +471,10 @@ class Stream:
         work = torch.float64 if t.dtype == torch.float64 else torch.float32
         direct = t.dtype == work and t.is_contiguous() and t.device.type == "cpu"
         out = t.view(-1) if direct else torch.empty(t.numel(), dtype=work)
-        # jobs of at most _CHUNK elements, and at least ~4 per thread on mid-size tensors
-        chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // (4 * intra_op_threads()))))
+        # jobs of at most _CHUNK elements; at least ~4 per thread where they are shared
+        parallel = t.numel() >= _PARALLEL_MIN and _executor() is not None
+        parts = 4 * intra_op_threads() if parallel else 1
+        chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // parts)))
         jobs = _jobs(starts, length, chunk)
 
         sums: list[tuple[float, float]] = []
@@ -441,34 +489,11 @@ class Stream:
             if keep:
                 sums.append((float(piece.sum()), float(torch.dot(piece, piece))))
 
-        pool = _executor() if t.numel() >= _PARALLEL_MIN and len(jobs) > 1 else None
-        if pool is None:
+        if parallel and len(jobs) > 1:
+            run_shared([functools.partial(run, job) for job in jobs])
+        else:
             for job in jobs:
                 run(job)
-        else:
-            # The calling thread works too, and every thread takes the next job when it
-            # is done with one: one hand-off per helper, not one per job (each wakes a
-            # sleeping core; measured, job-per-hand-off draws varied 30-48 ms on ResNet-18).
-            # Torch ops inside run on one intra-op thread: OpenMP teams of their own
-            # would oversubscribe the cores (measured: 1.4x slower).
-            take = threading.Lock()
-            todo = iter(jobs)
-
-            def share() -> None:
-                while True:
-                    with take:
-                        job = next(todo, None)
-                    if job is None:
-                        return
-                    run(job)
-
-            with one_torch_thread():
-                helpers = [pool.submit(share) for _ in range(pool._max_workers)]
-                try:
-                    share()
-                finally:
-                    for h in helpers:
-                        h.result()
         if not direct:
             t.copy_(out.view(t.shape).to(t.device))
         self._sums = (_identity(t), math.fsum(a for a, _ in sums),

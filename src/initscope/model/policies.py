@@ -58,6 +58,11 @@ class ParamInit:
     #: shard can be filled without the rest of the parameter; False (the safe default)
     #: computes the whole parameter and keeps the shard.
     elementwise: bool = False
+    #: True for initscope's own fills, whose values depend on nothing but the tensor's
+    #: shape and the generator they are given: initialize() draws several of them at
+    #: once on worker threads. A fill of your own stays False and runs on the calling
+    #: thread, in parameter order.
+    pure: bool = False
 
 
 Plan = dict[str, ParamInit]
@@ -88,8 +93,8 @@ def _one(t: torch.Tensor, g: RandomSource) -> object:
     return init.ones_(t)
 
 
-_ZERO = ParamInit("zeros", _zero, target_std=0.0, elementwise=True)
-_ONE = ParamInit("ones", _one, target_std=0.0, elementwise=True)
+_ZERO = ParamInit("zeros", _zero, target_std=0.0, elementwise=True, pure=True)
+_ONE = ParamInit("ones", _one, target_std=0.0, elementwise=True, pure=True)
 
 
 def input_gain(info: LayerInfo) -> float:
@@ -118,7 +123,7 @@ def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: fl
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(label, fill, f, gain, std, elementwise=True)
+    return ParamInit(label, fill, f, gain, std, elementwise=True, pure=True)
 
 
 def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -131,7 +136,7 @@ def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamIni
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit(f"U, var {gain:.3g}^2/fan_in", fill, f, gain, std, elementwise=True)
+    return ParamInit(f"U, var {gain:.3g}^2/fan_in", fill, f, gain, std, elementwise=True, pure=True)
 
 
 def _orthogonal_blocks(gates: int, hidden: int, gain: float = 1.0) -> ParamInit:
@@ -246,7 +251,8 @@ def _xavier(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit("xavier_uniform", fill, f, 1.0, bound / math.sqrt(3.0), elementwise=True)
+    return ParamInit("xavier_uniform", fill, f, 1.0, bound / math.sqrt(3.0),
+                     elementwise=True, pure=True)
 
 
 def _he(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -278,7 +284,7 @@ def _constant(value: float) -> Callable[[tuple[int, ...], FanSpec, float], Param
         def fill(t: torch.Tensor, g: RandomSource) -> object:
             return init.constant_(t, value)
 
-        return ParamInit(f"constant({value:g})", fill, None, None, 0.0, elementwise=True)
+        return ParamInit(f"constant({value:g})", fill, None, None, 0.0, elementwise=True, pure=True)
 
     return rule
 
@@ -289,7 +295,7 @@ def _uniform(a: float, b: float) -> Callable[[tuple[int, ...], FanSpec, float], 
             return init.uniform_(t, a, b, g)
 
         return ParamInit(f"uniform({a:g},{b:g})", fill, None, None, (b - a) / math.sqrt(12),
-                         elementwise=True)
+                         elementwise=True, pure=True)
 
     return rule
 
@@ -302,7 +308,8 @@ def _glorot_standard(shape: tuple[int, ...], spec: FanSpec, gain: float) -> Para
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit("glorot_standard", fill, f, None, bound / math.sqrt(3.0), elementwise=True)
+    return ParamInit("glorot_standard", fill, f, None, bound / math.sqrt(3.0),
+                     elementwise=True, pure=True)
 
 
 def _teaching(rule: Callable[[tuple[int, ...], FanSpec, float], ParamInit]) -> PlanPolicy:
@@ -329,7 +336,8 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
     if info.kind == "embedding":
         def normal01(t: torch.Tensor, g: RandomSource) -> object:
             return init.normal_(t, 0.0, 1.0, g)
-        return {"weight": ParamInit("N(0,1)", normal01, None, None, 1.0, elementwise=True)}
+        return {"weight": ParamInit("N(0,1)", normal01, None, None, 1.0,
+                                    elementwise=True, pure=True)}
     if info.kind == "rnn":
         assert isinstance(m, nn.RNNBase)
         b = 1.0 / math.sqrt(m.hidden_size)

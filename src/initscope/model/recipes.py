@@ -65,7 +65,7 @@ def _normal(std: float, label: str) -> ParamInit:
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(label, fill, target_std=std, elementwise=True)
+    return ParamInit(label, fill, target_std=std, elementwise=True, pure=True)
 
 
 def _scaled(step: ParamInit, factor: float) -> ParamInit:
@@ -75,7 +75,7 @@ def _scaled(step: ParamInit, factor: float) -> ParamInit:
 
     target = None if step.target_std is None else step.target_std * factor
     return ParamInit(f"{step.scheme} x {factor:.3g}", fill, step.fans, step.gain, target,
-                     elementwise=step.elementwise)
+                     elementwise=step.elementwise, pure=step.pure)
 
 
 def _blocks(graph: LayerGraph) -> int:
@@ -183,7 +183,8 @@ def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> 
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(f"xavier_normal(gain={gain:.3g})", fill, f, gain, std, elementwise=True)
+    return ParamInit(f"xavier_normal(gain={gain:.3g})", fill, f, gain, std,
+                     elementwise=True, pure=True)
 
 
 def _value_scaled(step: ParamInit, factor: float, blocks: int = 3) -> ParamInit:
@@ -247,7 +248,8 @@ def small_embedding(graph: LayerGraph) -> Policy:
     def policy(info: LayerInfo) -> Plan | None:
         if info.kind == "embedding":
             return {"weight": ParamInit("U(-1e-4, 1e-4)", fill,
-                                        target_std=2e-4 / math.sqrt(12), elementwise=True)}
+                                        target_std=2e-4 / math.sqrt(12),
+                                        elementwise=True, pure=True)}
         return _auto(info)
 
     return policy
