@@ -251,10 +251,23 @@ def test_moments_read_off_the_fill_are_those_of_the_tensor_until_it_changes():
     assert s2.moments_of(b) is None  # drawn in float32, then rounded
 
 
-def test_initialize_audits_what_the_parameters_hold():
+def test_initialize_audits_what_the_parameters_hold(monkeypatch):
+    """... from the sums the stream took while drawing (no pass of its own) where the
+    fill was the stream's alone: the weights here."""
+    read_off = []
+    moments_of = Stream.moments_of
+
+    def spy(self, t):
+        found = moments_of(self, t)
+        read_off.append(found is not None)
+        return found
+
+    monkeypatch.setattr(Stream, "moments_of", spy)
     model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 10))
     for atomic in (True, False):
+        read_off.clear()
         report = initialize(model, "auto", seed=1, atomic=atomic)
+        assert read_off == [True, False, True, False]  # weights read off; zero biases not
         for r in report.records:
             p = model.get_parameter(r.name)
             if p.numel() > 1 and r.achieved_std is not None:

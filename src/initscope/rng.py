@@ -49,7 +49,7 @@ import torch
 from ._core.philox import key_of, lanes, lanes_for_runs
 from ._threads import intra_op_threads, one_torch_thread
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 __all__ = ["RNG_VERSION", "Layout", "Stream", "canonical_name", "is_dtensor"]
 
@@ -290,7 +290,7 @@ def _executor() -> ThreadPoolExecutor | None:
     return _pool
 
 
-def run_shared(tasks: Sequence[Callable[[], T]]) -> list[T]:
+def run_shared(tasks: Sequence[Callable[[], _T]]) -> list[_T]:
     """Run ``tasks`` on the calling thread and the stream's worker threads, each thread
     taking the next task when done with one; their results in order. The first error
     is raised once every thread has stopped.
@@ -503,9 +503,10 @@ class Stream:
     def moments_of(self, t: torch.Tensor) -> tuple[float, float] | None:
         """(mean, mean square) of ``t`` if the stream was made with ``moments=True``, its
         last fill wrote all of ``t`` and nothing has written to it since (its version
-        counter says so); else None:
-        read off the chunks as they were drawn, which spares a caller's audit a pass
-        over memory."""
+        counter says so); else None. Read off the chunks as they were drawn, which
+        spares a caller's audit a pass over memory. The record is of memory (address,
+        size, dtype, version), not of a Python object: ask about the tensor just drawn,
+        or a view of all of it, while it lives."""
         if self._sums is None or self._sums[0] != _identity(t):
             return None
         n = t.numel()
