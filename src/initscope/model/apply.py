@@ -306,6 +306,7 @@ def initialize(
                 item[1].copy_(value)
     return InitReport([done[i][0] for i in range(len(todo))], graph, seed)
 
+
 #: Pure draws of at least this many elements run alone, on all threads (see
 #: rng.run_shared); smaller ones share the threads, one parameter each.
 _ALONE = 1 << 21
