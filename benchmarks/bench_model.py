@@ -76,7 +76,7 @@ def bench_initialize(quick: bool) -> list[tuple[str, str, float, float, float]]:
         for fn in calls.values():  # warm-up: first calls pay for lazy initialisation
             fn()
         times = dict(zip(calls, interleaved_medians(list(calls.values()),
-                                                   3 if quick else 9), strict=True))
+                                                   3 if quick else 15), strict=True))
         default, reset = times.pop("default"), times.pop("reset")
         for call, t in times.items():
             rows.append((label, call, t, default, reset))
