@@ -101,6 +101,8 @@ def as_gain(
     >>> as_gain(2.0), round(as_gain("tanh"), 4), round(as_gain("tanh", None), 4)
     (2.0, 1.5925, 1.6667)
     """
+    if type(spec) is float and 0.0 < spec < math.inf:
+        return spec  # the common case, first (a per-call cost small tensors feel)
     if isinstance(spec, (bool, int, float)):
         ok = not isinstance(spec, bool) and math.isfinite(spec) and spec > 0
         if not ok:

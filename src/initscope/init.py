@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 
@@ -40,7 +41,7 @@ from . import _torch_sampling as _s
 from ._core import schemes as _schemes
 from ._core.fans import FanLike, resolve_fans
 from ._core.gain import Criterion
-from ._core.scaling import Distribution, Mode, VarianceScaling
+from ._core.scaling import Distribution, Draw, Mode, VarianceScaling
 from ._gain import GainLike, as_gain, resolve_activation
 from ._gain import gain as _gain
 from .rng import Stream, is_dtensor, on_full
@@ -88,6 +89,13 @@ def _activation_gain(
         raise ValueError(f"{fn}: {e}") from None
 
 
+@lru_cache(maxsize=4096)
+def _draw_of_layout(rule: VarianceScaling, shape: tuple[int, ...], layout: str) -> Draw:
+    """The draw of ``rule`` for a weight of ``shape`` in a named layout: the common case
+    of every fan-based scheme, in one cache lookup (a small tensor feels each step)."""
+    return _s.draw_for(rule, resolve_fans(shape, layout))  # type: ignore[arg-type]
+
+
 def _scaled(
     fn: str, tensor: Tensor, rule: VarianceScaling, generator: Generator | None, fans: FanLike
 ) -> Tensor:
@@ -97,7 +105,8 @@ def _scaled(
         return tensor
     shape = generator.global_shape(tensor) if isinstance(generator, Stream) else tensor.shape
     try:
-        draw = _s.draw_for(rule, resolve_fans(tuple(shape), fans))
+        draw = _draw_of_layout(rule, tuple(shape), fans) if type(fans) is str else (
+            _s.draw_for(rule, resolve_fans(tuple(shape), fans)))
     except (TypeError, ValueError) as e:
         raise type(e)(f"{fn}: {e}") from None
     if tensor.is_meta:
