@@ -138,8 +138,8 @@ def write(rows: list[tuple[str, str, float, float, float]],
         "uniforms through the inverse CDF on worker threads. On small tensors that one "
         "normal_ draw of torch's (~3.6 ns per element, ~15 us at 4k) is most of "
         "initscope's time, so the speedup is bounded by torch's number of rounds: 3-3.6x "
-        "at 1k-4k elements, 4-6x at 16k-64k (torch's rounds vary from run to run), over "
-        "5x from 2^18 elements on.",
+        "at 1k-4k elements, 4-6.5x at 16k-256k (torch's rounds vary from run to run), "
+        "5x and more from about half a million elements on.",
         "",
         "| elements | initscope (ms) | torch (ms) | speedup |",
         "|---:|---:|---:|---:|",
