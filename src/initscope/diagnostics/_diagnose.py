@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -32,6 +32,9 @@ from ..model.policies import input_gain, weight_fans
 from . import _stats
 from .layer_jacobian import linear_jacobian_singular_values
 from .verdicts import Verdict, judge
+
+if TYPE_CHECKING:
+    from ..theory._predict import SecondMoment
 
 #: |tanh| above, or sigmoid outside [SAT_LOW, SAT_HIGH], counts as saturated
 #: (Glorot & Bengio 2010 sec. 3.1 look at the same regions).
@@ -286,10 +289,15 @@ def diagnose(
                              _stats.effective_ranks(unit_grams), strict=True):
         if grams[n] is not None:
             stats[n].identical_units, stats[n].effective_rank = same, rank
-    _beside_theory(model, graph, args, stats, weight_moments)
+
+    def second_moment(t: torch.Tensor) -> float:  # what the hooks read, else a pass
+        seen = weight_moments.get(id(t))
+        return seen if seen is not None else mean_square(t)
+
+    _beside_theory(model, graph, args, stats, second_moment)
     for info in layers:  # the gains the theory did not read off (token inputs, ...)
         if stats[info.name].gain_auto is not None and stats[info.name].gain_used is None:
-            stats[info.name].gain_used = _gain_used(info)
+            stats[info.name].gain_used = _gain_used(info, second_moment)
     return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
 
 
@@ -298,10 +306,10 @@ THEORY_OFF = 1.5
 
 
 def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
-                   stats: dict[str, LayerStats], weight_moments: dict[int, float]) -> None:
+                   stats: dict[str, LayerStats], second_moment: SecondMoment) -> None:
     """Put the mean-field prediction for the model's current weights next to each
-    measured pre-activation second moment, and say where they part. ``weight_moments``:
-    mean squares of weights and biases already read, by id."""
+    measured pre-activation second moment, and say where they part. ``second_moment``
+    reads a weight's or bias's mean square."""
     from ..theory._predict import predict_chain
 
     first = next((t for t in tree_leaves(args) if isinstance(t, torch.Tensor)
@@ -310,11 +318,6 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
         return  # token inputs: the chain theory's input length is undefined
     q0 = float(first.detach().float().pow(2).mean())
     order = list(stats)
-
-    def second_moment(t: torch.Tensor) -> float:
-        seen = weight_moments.get(id(t))
-        return seen if seen is not None else mean_square(t)
-
     for p in predict_chain(model, graph, q0, second_moment):
         s = stats.get(p.name)
         if s is None:
@@ -376,11 +379,11 @@ def _static(info: LayerInfo) -> LayerStats:
     return s
 
 
-def _gain_used(info: LayerInfo) -> float:
+def _gain_used(info: LayerInfo, second_moment: SecondMoment) -> float:
     """sqrt(fan_in Var[W]) (second moment: the mean may be nonzero)."""
     w = info.module.weight
     assert isinstance(w, torch.Tensor)
-    return math.sqrt(weight_fans(info).of(tuple(w.shape)).fan_in * mean_square(w))
+    return math.sqrt(weight_fans(info).of(tuple(w.shape)).fan_in * second_moment(w))
 
 
 def _jacobian(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,

@@ -103,9 +103,10 @@ class Monitor:
                 fn = torch_function(info.output_activation) if info.output_activation else None
                 a = fn(t) if fn is not None else t
                 name = info.output_activation.name if info.output_activation else ""
+                m, q = moments(a)
                 row: dict[str, Any] = {
                     "step": self.step, "layer": info.name, "activation": name or None,
-                    "act_mean": moments(a)[0], "act_std": variance(a) ** 0.5,
+                    "act_mean": m, "act_std": variance(a, (m, q)) ** 0.5,
                     "saturated": _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH),
                     "dead": _stats.dead_fraction(a, name, _channel_dim(info, t)),
                     "grad_std": math.nan,

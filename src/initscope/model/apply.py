@@ -263,11 +263,13 @@ def initialize(
         # one per thread: parameters of a few 100k elements no longer pay a hand-off
         # each (measured on ResNet-18, interleaved A/B: 31.3-31.7 ms against 31.9-36.5
         # with a graph given, 33-35 against 37-40 traced).
-        alone = [(i, job) for i, job in together if job[1].numel() >= _ALONE]
-        for i, job in alone:
-            draw(i, job)
-        run_shared([functools.partial(draw, i, job) for i, job in together
-                    if job[1].numel() < _ALONE])
+        shared = []
+        for i, job in together:
+            if job[1].numel() >= _ALONE:
+                draw(i, job)
+            else:
+                shared.append(functools.partial(draw, i, job))
+        run_shared(shared)
         together.clear()
 
     # Elementwise draws run on the counter stream's worker threads and the audit on one
