@@ -43,7 +43,8 @@ def test_glorot_standard_tanh_30_layers_vanishes():
 
 def test_uniform_sigmoid_saturates():
     d = diagnose(_init(mlp(10, 256, nn.Sigmoid), "uniform(-1,1)"), X)
-    assert [v.kind for v in d.verdicts] == ["saturation"]
+    assert [(v.kind, v.severity) for v in d.verdicts] == [("saturation", "failure"),
+                                                          ("gain_mismatch", "warning")]
     assert "sigmoid" in d.verdicts[0].evidence
 
 

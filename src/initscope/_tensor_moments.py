@@ -8,7 +8,8 @@ import math
 
 import torch
 
-__all__ = ["as_float", "mean_square", "moments", "variance"]
+__all__ = ["as_float", "mean_square", "moments", "nonfinite_fraction", "rounding_floor",
+           "variance"]
 
 
 def as_float(t: torch.Tensor) -> torch.Tensor:
@@ -22,21 +23,43 @@ def _sum_of_squares(t: torch.Tensor) -> float:
     # (1e-7 against 5e-6); vector_norm for strided tensors, where a flat view would copy
     if t.is_contiguous():
         flat = t.view(-1)
-        return float(torch.dot(flat, flat))
-    return float(torch.linalg.vector_norm(t)) ** 2
+        total = float(torch.dot(flat, flat))
+    else:
+        total = float(torch.linalg.vector_norm(t)) ** 2
+    if math.isinf(total) and t.dtype != torch.float64:
+        # finite values whose float32 squares overflow (|x| > 1.8e19): in float64
+        total = float(torch.linalg.vector_norm(t, dtype=torch.float64)) ** 2
+    return total
+
+
+def _sum(t: torch.Tensor) -> float:
+    total = float(t.sum())
+    if math.isinf(total) and t.dtype != torch.float64:
+        total = float(t.sum(dtype=torch.float64))
+    return total
 
 
 def moments(t: torch.Tensor) -> tuple[float, float]:
-    """(mean, mean square) of every value of ``t``: two reductions, no temporary."""
+    """(mean, mean square) of every value of ``t``: two reductions, no temporary
+    (float64 where float32 sums overflow); NaN for an empty tensor."""
     t = as_float(t)
     n = t.numel()
-    return float(t.sum()) / n, _sum_of_squares(t) / n
+    if n == 0:
+        return math.nan, math.nan
+    return _sum(t) / n, _sum_of_squares(t) / n
 
 
 def mean_square(t: torch.Tensor) -> float:
-    """Mean of the squares of every value of ``t``: one reduction, no temporary."""
+    """Mean of the squares of every value of ``t``: one reduction, no temporary; NaN
+    for an empty tensor."""
     t = as_float(t)
-    return _sum_of_squares(t) / t.numel()
+    return _sum_of_squares(t) / t.numel() if t.numel() else math.nan
+
+
+def nonfinite_fraction(t: torch.Tensor) -> float:
+    """Fraction of the values of ``t`` that are NaN or +-inf (0 for an empty tensor)."""
+    n = t.numel()
+    return int(torch.count_nonzero(~torch.isfinite(t.detach()))) / n if n else 0.0
 
 
 #: E[x^2] - E[x]^2 loses about log10(1 / (1 - this)) digits to cancellation; beyond it
@@ -57,3 +80,19 @@ def variance(t: torch.Tensor, known: tuple[float, float] | None = None) -> float
     if m * m > _CANCELLATION * q:
         return float(as_float(t).var())
     return (q - m * m) * n / (n - 1)
+
+
+#: Variation across samples below this fraction of a tensor's root mean square is
+#: rounding, not signal: float32 sums of a few thousand terms carry ~sqrt(n) x 6e-8
+#: relative error, and a value rounded to a narrower dtype its own epsilon. Rounding noise
+#: differs from one CPU (and BLAS kernel) to the next: below this floor diagnose's
+#: effective rank counts it as nothing (the same rank everywhere), and lsuv refuses to
+#: scale a layer up by the inverse of its noise.
+ROUNDING_FLOOR_FLOAT32 = 64 * torch.finfo(torch.float32).eps
+
+
+def rounding_floor(dtype: torch.dtype) -> float:
+    """The relative spread below which variation across samples of a tensor of
+    ``dtype`` counts as rounding (see ROUNDING_FLOOR_FLOAT32)."""
+    eps = torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
+    return max(ROUNDING_FLOOR_FLOAT32, eps)

@@ -10,7 +10,7 @@ with respect to the pre-activation and to the weight, the gain the weights carry
 (sqrt(fan_in Var[W])) and the gain "auto" would give. Then :mod:`.verdicts` reads them.
 
 Everything temporary is undone: hooks removed, parameters' ``.grad`` restored, the
-model's mode untouched.
+model's mode untouched, its buffers (batch-norm running statistics) as they were.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
+from .._state import buffers_kept
 from .._tabular import dataframe
-from .._tensor_moments import mean_square, moments, variance
+from .._tensor_moments import mean_square, moments, nonfinite_fraction, variance
 from .._torch_activation import torch_function
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import input_gain, weight_fans
 from . import _stats
 from .layer_jacobian import linear_jacobian_singular_values
-from .verdicts import Verdict, judge
+from .verdicts import SYMMETRIC, Verdict, first_nonfinite, judge
 
 if TYPE_CHECKING:
     from ..theory._predict import SecondMoment
@@ -55,11 +56,15 @@ class LayerStats:
     saturated: float | None = None
     dead: float | None = None
     identical_units: float = math.nan
+    identical_weights: float | None = None
     effective_rank: float = math.nan
     units: int = 0
     max_rank: int = 0
     grad_pre_var: float = math.nan
     grad_weight_var: float = math.nan
+    nonfinite: float = 0.0
+    grad_nonfinite: float = 0.0
+    nonfinite_cause: str | None = None
     jacobian_sv_mean: float | None = None
     gain_used: float | None = None
     gain_auto: float | None = None
@@ -241,6 +246,8 @@ def diagnose(
                 def grad_hook(g: torch.Tensor, s: LayerStats = s, cdim: int = cdim,
                               index: torch.Tensor | None = index) -> None:
                     s.grad_pre_var = variance(g)
+                    if not math.isfinite(s.grad_pre_var):
+                        s.grad_nonfinite = nonfinite_fraction(g)
                     rows = _stats.take_rows(g, cdim, index)
                     s.grad_hist = _stats.histogram(_hist_rows(rows),
                                                    mean_square=s.grad_pre_var)
@@ -273,7 +280,7 @@ def diagnose(
             if p.requires_grad:
                 handles.append(p.register_post_accumulate_grad_hook(  # type: ignore[no-untyped-call]
                     grad_ready))
-        with torch.enable_grad():
+        with torch.enable_grad(), buffers_kept(model):
             output = model(*args)
             loss = loss_fn(output, target) if loss_fn is not None else _default_loss(
                 output, target, loss_gen)
@@ -289,16 +296,42 @@ def diagnose(
                              _stats.effective_ranks(unit_grams), strict=True):
         if grams[n] is not None:
             stats[n].identical_units, stats[n].effective_rank = same, rank
+    for info in layers:  # identical units: copies by their weights, or a zero signal?
+        s = stats[info.name]
+        w = getattr(info.module, "weight", None)
+        if s.identical_units >= SYMMETRIC and s.act_second_moment == 0 and \
+                isinstance(w, torch.Tensor) and w.dim() >= 2:
+            # units are rows (out, ...); their incoming weights are the samples
+            s.identical_weights = _stats.identical_fraction(
+                w.detach().reshape(w.shape[0], -1).T, gen)
 
     def second_moment(t: torch.Tensor) -> float:  # what the hooks read, else a pass
         seen = weight_moments.get(id(t))
         return seen if seen is not None else mean_square(t)
 
+    bad = first_nonfinite(ordered)
+    if bad is not None:
+        ordered[bad].nonfinite_cause = _nonfinite_cause(model, args, layers[bad])
     _beside_theory(model, graph, args, stats, second_moment)
     for info in layers:  # the gains the theory did not read off (token inputs, ...)
         if stats[info.name].gain_auto is not None and stats[info.name].gain_used is None:
             stats[info.name].gain_used = _gain_used(info, second_moment)
     return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
+
+
+def _nonfinite_cause(model: nn.Module, args: tuple[Any, ...], info: LayerInfo) -> str:
+    """Where the first NaN or inf (at layer ``info``) comes from: "input" (the batch),
+    "parameter:NAME" (a parameter of the layer, else any of the model's, holding one), or
+    "overflow" (every input and parameter finite: the values outgrew the dtype)."""
+    if any(isinstance(t, torch.Tensor) and t.is_floating_point()
+           and not bool(torch.isfinite(t).all()) for t in tree_leaves(args)):
+        return "input"
+    own = {f"{info.name}.{n}" if info.name else n: p
+           for n, p in info.module.named_parameters()}
+    for name, p in [*own.items(), *model.named_parameters()]:
+        if p.is_floating_point() and not bool(torch.isfinite(p.detach()).all()):
+            return f"parameter:{name}"
+    return "overflow"
 
 
 #: Measured / predicted second moment outside [1 / THEORY_OFF, THEORY_OFF] is flagged.
@@ -412,6 +445,9 @@ def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
         fn = torch_function(info.output_activation) if info.output_activation else None
         a = fn(t) if fn is not None else t
         s.act_mean, s.act_second_moment = moments(a)
+        if not all(map(math.isfinite, (s.pre_mean, s.pre_second_moment, s.act_mean,
+                                       s.act_second_moment))):
+            s.nonfinite = max(nonfinite_fraction(t), nonfinite_fraction(a))
         name = info.output_activation.name if info.output_activation else ""
         s.saturated = _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH)
         s.dead = _stats.dead_fraction(a, name, cdim)
@@ -419,4 +455,4 @@ def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
         s.units = int(rows.shape[1])
         s.max_rank = min(s.units, _stats.MAX_UNITS, rows.shape[0] - 1)
         s.act_hist = _stats.histogram(_hist_rows(rows), name, s.act_second_moment)
-        return _stats.unit_gram(rows, gen, s.act_second_moment)
+        return _stats.unit_gram(rows, gen, a.dtype)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from .._tensor_moments import as_float as _float
-from .._threads import one_torch_thread
+from .._tensor_moments import rounding_floor
+from ._linalg import eigvalsh
 
 #: Samples (rows) used for the effective rank, symmetry and the histogram.
 MAX_ROWS_RANK = 512
@@ -98,33 +99,37 @@ MAX_UNITS = 64
 
 @dataclass(frozen=True)
 class UnitGram:
-    """What symmetry and the effective rank need of a (samples, units) matrix X (scaled
-    to unit size): the Gram matrix of the centered X, its column means and the number
-    of samples. X^T X = centered + n mu mu^T (without cancellation)."""
+    """What symmetry and the effective rank need of a (samples, units) matrix X, in
+    float64: the Gram matrix of the centered X, its column means, the number of samples,
+    whether every value was finite and the eigenvalue below which the centered Gram
+    matrix holds only rounding (``floor``). X^T X = centered + n mu mu^T (without
+    cancellation)."""
 
     centered: torch.Tensor
     mean: torch.Tensor
     samples: int
+    finite: bool = True
+    floor: float = 0.0
 
 
 def unit_gram(rows: torch.Tensor, generator: torch.Generator,
-              mean_square: float | None = None) -> UnitGram | None:
+              dtype: torch.dtype | None = None) -> UnitGram | None:
     """One matrix product over at most MAX_ROWS_RANK samples and MAX_UNITS (random)
-    units of ``rows``; None for fewer than two samples. ``mean_square``: of the whole
-    tensor the rows come from, when the caller has it (whether to rescale first)."""
-    x = rows[: MAX_ROWS_RANK].float()
+    units of ``rows``, in float64 (no overflow or underflow for any float32 value, no
+    rescaling); None for fewer than two samples. ``dtype``: that of the tensor the rows
+    come from (its rounding sets the floor; default: the rows' own)."""
+    x = rows[: MAX_ROWS_RANK]
     if x.shape[1] > MAX_UNITS:  # index_select: 3x faster than x[:, idx] (measured)
         x = x.index_select(1, torch.randperm(x.shape[1], generator=generator)[:MAX_UNITS])
     if x.shape[0] < 2:
         return None
-    # Only ratios are read below. Values far from unit size are scaled first so that
-    # float32 squares neither overflow nor underflow; near it, scaling would be a pass
-    # for nothing.
-    if mean_square is None or not 1e-12 < mean_square < 1e12:
-        x = x / x.abs().amax().clamp_min(1e-30)
+    floor = rounding_floor(dtype if dtype is not None else x.dtype)
+    x = x.double()
+    finite = bool(torch.isfinite(x).all())
     mu = x.mean(dim=0)
     xc = x - mu
-    return UnitGram(xc.T @ xc, mu, x.shape[0])
+    total = float(torch.dot(x.reshape(-1), x.reshape(-1)))
+    return UnitGram(xc.T @ xc, mu, x.shape[0], finite, floor * floor * total)
 
 
 def _batches(grams: list[UnitGram | None]) -> list[tuple[list[int], list[UnitGram]]]:
@@ -139,45 +144,49 @@ def _batches(grams: list[UnitGram | None]) -> list[tuple[list[int], list[UnitGra
 def identical_fractions(grams: list[UnitGram | None]) -> list[float]:
     """Per Gram matrix, the fraction of units that are an identical copy of another unit
     across the samples: cosine > IDENTICAL_COSINE and equal norms (within 0.1%), or both
-    zero (parallel units of different sizes are a rank problem, not symmetry)."""
+    zero (parallel units of different sizes are a rank problem, not symmetry); NaN where
+    a value was not finite."""
     out = [0.0] * len(grams)
     for members, gs in _batches(grams):
         if gs[0].centered.shape[0] < 2:
             continue
         mu = torch.stack([g.mean for g in gs])
-        n = torch.tensor([float(g.samples) for g in gs])[:, None, None]
+        n = torch.tensor([float(g.samples) for g in gs], dtype=torch.float64)[:, None, None]
         raw = torch.stack([g.centered for g in gs]) + n * mu[:, :, None] * mu[:, None, :]
         norms = raw.diagonal(dim1=1, dim2=2).clamp_min(0.0).sqrt()
         a, b = norms[:, :, None], norms[:, None, :]
-        cos = raw / (a * b).clamp_min(1e-30)
+        cos = raw / (a * b).clamp_min(1e-300)
         cos.diagonal(dim1=1, dim2=2).fill_(-1.0)
         equal_size = (a - b).abs() <= 1e-3 * torch.maximum(a, b)
         same = ((cos > IDENTICAL_COSINE) & equal_size).any(dim=2)
         zero = norms == 0
         same |= zero & (zero.sum(dim=1, keepdim=True) > 1)  # zero units copy each other
-        for i, f in zip(members, same.float().mean(dim=1).tolist(), strict=True):
-            out[i] = f
+        for i, g, f in zip(members, gs, same.double().mean(dim=1).tolist(), strict=True):
+            out[i] = f if g.finite else math.nan
     return out
 
 
 def effective_ranks(grams: list[UnitGram | None]) -> list[float]:
     """Per Gram matrix, exp(entropy of the normalized singular values) of the centered
-    matrix (Roy & Vetterli 2007). One batched eigensolver call per size, on one thread:
-    measured, MKL's threads started between the layers of a forward pass fight the
-    spinning OpenMP pool and take 5x longer."""
+    matrix (Roy & Vetterli 2007); singular values at the rounding floor count as 0 (rank
+    0 when the samples do not differ beyond rounding). NaN, "not measurable", where a
+    value was not finite or no solver converged (:func:`._linalg.eigvalsh`: one batched
+    call per size)."""
     out = [0.0] * len(grams)
     for members, gs in _batches(grams):
-        with one_torch_thread():
-            eigenvalues = torch.linalg.eigvalsh(torch.stack([g.centered for g in gs]).cpu())
-        # descending singular values, in float64 NumPy: the rest is a few dozen numbers
-        s = np.sqrt(np.clip(eigenvalues.double().numpy()[:, ::-1], 0.0, None))
-        for i, g, row in zip(members, gs, s, strict=True):
-            # a centered matrix of n samples has rank <= n - 1: the rest are round-off
-            row = row[: max(1, g.samples - 1)]
-            total = float(row.sum())
-            if total == 0.0 or not math.isfinite(total):
+        spectra = eigvalsh(torch.stack([g.centered for g in gs]))
+        for i, g, ev in zip(members, gs, spectra, strict=True):
+            if ev is None:
+                out[i] = math.nan
                 continue
-            p = row[row > 0] / total
+            # descending; a centered matrix of n samples has rank <= n - 1: the rest are
+            # round-off, as is anything at the floor
+            ev = ev[::-1][: max(1, g.samples - 1)]
+            s = np.sqrt(ev[ev > g.floor])
+            total = float(s.sum())
+            if total == 0.0:
+                continue
+            p = s / total
             out[i] = float(np.exp(-(p * np.log(p)).sum()))
     return out
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ._linalg import svdvals
+
 
 @dataclass(frozen=True)
 class LayerJacobian:
@@ -79,7 +81,7 @@ def layer_jacobian_singular_values(model: nn.Sequential, inputs: torch.Tensor, *
 
             jac = torch.autograd.functional.jacobian(  # type: ignore[no-untyped-call]
                 f, x, vectorize=True)
-            values.append(torch.linalg.svdvals(jac.double()))
+            values.append(_svdvals(jac[None])[0])
         sv = torch.cat(values)
         out.append(LayerJacobian(str(b), str(a), float(sv.mean()), float(sv.std()),
                                  float(sv.min()), float(sv.max()), rows.shape[0]))
@@ -101,5 +103,14 @@ def linear_jacobian_singular_values(pre: torch.Tensor, weight: torch.Tensor,
         x = pre.detach().float().requires_grad_(True)
         with torch.enable_grad():
             (slope,) = torch.autograd.grad(fn(x).sum(), x)
-    values: torch.Tensor = torch.linalg.svdvals(slope[:, :, None] * w[None])
-    return values
+    return _svdvals(slope[:, :, None] * w[None])
+
+
+def _svdvals(batch: torch.Tensor) -> torch.Tensor:
+    """Singular values of each matrix (float64, robust: :func:`._linalg.svdvals`); NaN
+    for a matrix that holds NaN or inf."""
+    k = min(batch.shape[-2:])
+    rows = [torch.from_numpy(v.copy()) if v is not None
+            else torch.full((k,), torch.nan, dtype=torch.float64)
+            for v in svdvals(batch)]
+    return torch.stack(rows) if rows else torch.empty(0, k, dtype=torch.float64)

@@ -15,13 +15,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+from ._linalg import eigvalsh
 
 
 @dataclass(frozen=True)
 class JacobianSpectrum:
-    """Extreme singular values (Lanczos Ritz values) and the mean squared singular value."""
+    """Extreme singular values (Lanczos Ritz values) and the mean squared singular value.
+    ``finite`` is False when a product with the Jacobian held NaN or inf (in the input,
+    a weight, or by overflow): every value is then NaN, "not measurable"."""
 
     top: list[float]
     bottom: list[float]
@@ -29,6 +34,7 @@ class JacobianSpectrum:
     input_dim: int
     output_dim: int
     steps: int
+    finite: bool = True
 
 
 def _operators(model: nn.Module, x: torch.Tensor) -> tuple[
@@ -96,6 +102,9 @@ def jacobian_spectrum(
     betas: list[float] = []
     for i in range(m):
         w = jt(j(basis[-1].to(x.dtype))).to(dtype)
+        if not bool(torch.isfinite(w).all()):
+            nan = [math.nan] * k
+            return JacobianSpectrum(nan, nan, math.nan, n, out_dim, i + 1, finite=False)
         alpha = float(w @ basis[-1])
         alphas.append(alpha)
         for b in basis:  # full reorthogonalization (twice is enough)
@@ -111,7 +120,11 @@ def jacobian_spectrum(
     if betas:
         off = torch.tensor(betas[: len(alphas) - 1], dtype=dtype)
         t += torch.diag(off, 1) + torch.diag(off, -1)
-    ritz = torch.linalg.eigvalsh(t).clamp_min(0.0).sqrt().tolist()
+    (values,) = eigvalsh(t[None])  # float64, with fallbacks: never one LAPACK path
+    if values is None:
+        nan = [math.nan] * k
+        return JacobianSpectrum(nan, nan, math.nan, n, out_dim, len(alphas), finite=False)
+    ritz = np.sqrt(np.clip(values, 0.0, None)).tolist()
     mean_sq = 0.0
     for _ in range(probes):
         v = torch.randn(n, generator=gen, dtype=dtype)

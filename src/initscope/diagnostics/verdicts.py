@@ -2,7 +2,13 @@
 
 Each rule reads the per-layer statistics of :func:`~initscope.diagnostics.diagnose` and,
 when it fires, names the evidence (layers and numbers), the reason in one sentence and
-the fix. Thresholds are module constants.
+the fix. Verdicts have a severity: a "failure" (the network will not train well as it
+is) above a "warning" (a problem in the making: a fifth of the units saturated, gains
+off by more than 2x, a signal that shrinks 30x with depth). A network is healthy only when neither
+fires. Thresholds are module constants.
+
+NaN and inf come first: statistics past the first layer that produces them mean
+nothing, so the other rules read only the layers before it.
 """
 
 from __future__ import annotations
@@ -15,16 +21,30 @@ if TYPE_CHECKING:
     from ._diagnose import LayerStats
 
 Kind = Literal[
-    "symmetry", "saturation", "dead_units", "vanishing_forward", "exploding_forward",
-    "vanishing_gradients", "exploding_gradients", "rank_collapse",
+    "non_finite", "symmetry", "saturation", "dead_units", "vanishing_forward",
+    "exploding_forward", "vanishing_gradients", "exploding_gradients", "rank_collapse",
+    "gain_mismatch",
 ]
+Severity = Literal["failure", "warning"]
 
 #: A layer whose units are identical copies (zeros / ones / constant init) beyond this.
 SYMMETRIC = 0.9
-#: Saturated or dead fraction that fires.
+#: Saturated or dead fraction that fires: a failure above the first, a warning above
+#: the second.
 SATURATED, DEAD = 0.5, 0.5
-#: Ratio of the last to the first layer (forward) or first to last (gradients).
+#: (Deep ReLU stacks under He init reach ~30% dead units at batch 256 and depth 30 by
+#: the growing correlation of their units: the warning sits above that.)
+SATURATED_WARN, DEAD_WARN = 0.2, 0.4
+#: Ratio of the last to the first layer (forward) or first to last (gradients): a
+#: failure outside [VANISH, EXPLODE]; the forward ratio warns outside [VANISH_WARN,
+#: EXPLODE_WARN]. The gradient ratio has no warning band: per-value gradient variances
+#: change with resolution and normalization (ResNet-18 at init: x41 from its last block
+#: to its stem), so only the failure band separates a problem from the architecture.
 VANISH, EXPLODE = 1e-2, 1e2
+VANISH_WARN, EXPLODE_WARN = 1 / 30, 30.0
+#: A hidden layer's gain off from the one its input's nonlinearity needs by more than
+#: this factor (either way) is mismatched; a warning when most hidden layers are.
+GAIN_OFF = 2.0
 #: Effective rank below this fraction of the units (after the first layer).
 RANK = 0.05
 _WEIGHTED = ("linear", "conv", "conv_transpose", "attention", "rnn", "other")
@@ -32,13 +52,18 @@ _WEIGHTED = ("linear", "conv", "conv_transpose", "attention", "rnn", "other")
 
 @dataclass(frozen=True)
 class Verdict:
+    """One problem: its ``kind``, the ``evidence`` (layers and numbers), the ``reason``,
+    the ``fix`` and its ``severity`` ("failure" or "warning")."""
+
     kind: Kind
     evidence: str
     reason: str
     fix: str
+    severity: Severity = "failure"
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.evidence}. {self.reason} Fix: {self.fix}"
+        tag = " (warning)" if self.severity == "warning" else ""
+        return f"{self.kind}{tag}: {self.evidence}. {self.reason} Fix: {self.fix}"
 
 
 def _gain_hint(layers: list[LayerStats], backward: bool = False) -> str:
@@ -58,15 +83,86 @@ def _gain_hint(layers: list[LayerStats], backward: bool = False) -> str:
 
 
 def _trend(ratio: float, what: str, evidence: str, subject: str, fix: str) -> list[Verdict]:
-    """A vanishing or exploding verdict when ``ratio`` leaves [VANISH, EXPLODE]."""
-    if ratio < VANISH:
+    """A vanishing or exploding verdict when ``ratio`` leaves [VANISH, EXPLODE], a warning
+    when a forward ratio leaves [VANISH_WARN, EXPLODE_WARN]."""
+    low, high = (VANISH_WARN, EXPLODE_WARN) if what == "forward" else (VANISH, EXPLODE)
+    if ratio < low:
         kind, reason = f"vanishing_{what}", f"Each layer shrinks {subject}; deep in the chain " \
             "almost nothing is left."
-    elif ratio > EXPLODE:
+        severity = "failure" if ratio < VANISH else "warning"
+    elif ratio > high:
         kind, reason = f"exploding_{what}", f"Each layer amplifies {subject}."
+        severity = "failure" if ratio > EXPLODE else "warning"
     else:
         return []
-    return [Verdict(kind, evidence, reason, fix)]  # type: ignore[arg-type]
+    return [Verdict(kind, evidence, reason, fix, severity)]  # type: ignore[arg-type]
+
+
+def _graded(value: float, failure: float, warning: float) -> Severity | None:
+    return "failure" if value > failure else "warning" if value > warning else None
+
+
+def first_nonfinite(layers: list[LayerStats]) -> int | None:
+    """Where NaN or inf first appear: the first layer of the forward pass whose
+    activations hold one, else the first layer the backward pass reaches (the last in
+    order) whose gradient does; None when every value is finite."""
+    forward = next((k for k, s in enumerate(layers) if s.nonfinite), None)
+    if forward is not None:
+        return forward
+    return next((k for k in range(len(layers) - 1, -1, -1) if layers[k].grad_nonfinite), None)
+
+
+def _nonfinite(layers: list[LayerStats]) -> tuple[list[Verdict], int]:
+    """The non-finite verdict and how many layers (from the first) are finite forward."""
+    k = first_nonfinite(layers)
+    if k is None:
+        return [], len(layers)
+    s = layers[k]
+    where, first = ("activations", "forward") if s.nonfinite else ("gradients", "backward")
+    cause = s.nonfinite_cause or "overflow"
+    if cause == "input":
+        reason, fix = ("The input batch holds NaN or inf.",
+                       "clean the data (torch.isfinite(x).all(), torch.nan_to_num)")
+    elif cause.startswith("parameter:"):
+        name = cause.split(":", 1)[1]
+        reason, fix = (f"The parameter {name} holds NaN or inf.",
+                       "re-initialize it, e.g. initscope.initialize(model, 'auto')")
+    else:
+        reason = (f"The input and every parameter are finite: the {where} outgrew the "
+                  "dtype's range (overflow) at or before this layer.")
+        rated = [t for t in layers[: k + 1] if t.gain_used is not None and t.gain_auto]
+        big = max(rated, key=lambda t: t.gain_used or 0.0, default=None)
+        fix = "smaller weights: initscope.initialize(model, 'auto')"
+        if big is not None:
+            fix = (f"{big.name} carries the largest gain, {big.gain_used:.3g}, where its "
+                   f"input needs {big.gain_auto:.3g}; " + fix)
+    return [Verdict(
+        "non_finite",
+        f"non-finite {where} at layer {s.name} ({s.nonfinite or s.grad_nonfinite:.0%} of "
+        f"its values are NaN or inf; the first layer of the {first} pass where they appear)",
+        reason + " Every statistic past it is meaningless.", fix,
+    )], (k if s.nonfinite else len(layers))
+
+
+def _gain_mismatch(hidden: list[LayerStats]) -> list[Verdict]:
+    """A warning when most hidden layers carry a gain more than GAIN_OFF away from the
+    one their input's nonlinearity needs (forward criterion, "auto")."""
+    rated = [s for s in hidden if s.gain_used is not None and s.gain_auto
+             and math.isfinite(s.gain_used)]
+    off = [s for s in rated if s.gain_used is not None and s.gain_auto and
+           abs(math.log(max(s.gain_used, 1e-300) / s.gain_auto)) > math.log(GAIN_OFF)]
+    if not rated or 2 * len(off) <= len(rated):
+        return []
+    s = off[len(off) // 2]
+    return [Verdict(
+        "gain_mismatch",
+        f"{len(off)} of {len(rated)} layers carry a gain more than {GAIN_OFF:g}x from the "
+        f"one their input needs (e.g. {s.name}: {s.gain_used:.3g} where its "
+        f"{s.activation or 'input'} needs {s.gain_auto:.3g})",
+        "The weights' scale does not compensate the nonlinearity feeding each layer "
+        "(forward criterion, He et al. 2015): the signal drifts away from unit size with "
+        "depth.",
+        "initscope.initialize(model, 'auto')", "warning")]
 
 
 def _worst(layers: list[LayerStats], fraction: str) -> LayerStats | None:
@@ -77,12 +173,17 @@ def _worst(layers: list[LayerStats], fraction: str) -> LayerStats | None:
 
 
 def judge(layers: list[LayerStats]) -> list[Verdict]:
-    """All verdicts that fire, in a fixed order (symmetry first: it explains the rest)."""
-    out: list[Verdict] = []
+    """All verdicts that fire, in a fixed order (non-finite values first, then symmetry:
+    each explains what follows)."""
+    out, finite = _nonfinite(layers)
+    layers = layers[:finite]
     weighted = [s for s in layers if s.kind in _WEIGHTED]
     if not weighted:
         return out
-    sym = [s for s in weighted if s.identical_units >= SYMMETRIC and s.units > 1]
+    # Identical units whose activations are exactly 0 while their weights differ are a
+    # signal that vanished (underflow), not symmetry: the trend rule reports them.
+    sym = [s for s in weighted if s.identical_units >= SYMMETRIC and s.units > 1
+           and not (s.act_second_moment == 0 and (s.identical_weights or 0) < SYMMETRIC)]
     if sym:
         out.append(Verdict(
             "symmetry",
@@ -93,18 +194,21 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
             "a random initialization, e.g. initscope.initialize(model, 'auto')",
         ))
     sat = _worst(layers, "saturated")
-    if sat is not None and (sat.saturated or 0) > SATURATED:
+    grade = _graded(sat.saturated or 0.0, SATURATED, SATURATED_WARN) if sat else None
+    if sat is not None and grade is not None:
         out.append(Verdict(
             "saturation", f"{sat.saturated:.0%} of {sat.name}'s {sat.activation} units saturated",
             "Saturated units pass almost no gradient (their derivative is ~0).",
-            _gain_hint(layers) + " (smaller weights)",
+            _gain_hint(layers) + " (smaller weights)", grade,
         ))
     dead = _worst(layers, "dead")
-    if dead is not None and (dead.dead or 0) > DEAD:
+    grade = _graded(dead.dead or 0.0, DEAD, DEAD_WARN) if dead else None
+    if dead is not None and grade is not None:
         out.append(Verdict(
             "dead_units", f"{dead.dead:.0%} of {dead.name}'s units are zero for the whole batch",
             "A ReLU unit that never activates gets no gradient and stays dead.",
             "zero biases and a variance-preserving init: initscope.initialize(model, 'auto')",
+            grade,
         ))
     # Depth trends compare hidden layers: the output layer's gradient is the loss's own and
     # its width (the classes) is not the network's (Glorot & Bengio compare hidden layers).
@@ -112,10 +216,13 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
     first, last = hidden[0], hidden[-1]
     if len(hidden) >= 3 and not sym:
         fwd = last.act_second_moment / first.act_second_moment if first.act_second_moment else 0.0
+        zero = " (exactly 0: the signal underflowed)" if last.act_second_moment == 0 else ""
         moments = (f"the activations' second moment goes from {first.act_second_moment:.3g} "
-                   f"({first.name}) to {last.act_second_moment:.3g} ({last.name}): x{fwd:.2g}")
+                   f"({first.name}) to {last.act_second_moment:.3g} ({last.name}){zero}: "
+                   f"x{fwd:.2g}")
         out += _trend(fwd, "forward", moments, "the signal", _gain_hint(layers))
-        if last.grad_pre_var > 0 and not math.isnan(first.grad_pre_var):
+        if finite == len(layers) and last.grad_pre_var > 0 and \
+                math.isfinite(first.grad_pre_var):
             bwd = first.grad_pre_var / last.grad_pre_var
             grads = f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance"
             out += _trend(bwd, "gradients", grads, "gradients on the way back",
@@ -124,12 +231,16 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
                  and s.effective_rank < RANK * s.max_rank and not math.isnan(s.effective_rank)]
     if collapsed and not sym:
         s = collapsed[-1]
+        flat = " (no variation across the batch beyond rounding)" if s.effective_rank == 0 \
+            else ""
         out.append(Verdict(
             "rank_collapse",
             f"{s.name}'s activations have effective rank {s.effective_rank:.2g} of at most "
-            f"{s.max_rank}",
+            f"{s.max_rank}{flat}",
             "All inputs are mapped to nearly the same direction; the network cannot tell "
             "them apart (Saxe et al. 2014; Pennington et al. 2017).",
             "orthogonal or critical initialization: initscope.initialize(model, 'orthogonal')",
         ))
+    if not sym:
+        out += _gain_mismatch(hidden)
     return out

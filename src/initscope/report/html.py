@@ -21,6 +21,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.85em}td,th{padding:3px 8px;text-align:right;
 border-bottom:1px solid #ddd}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .verdict{border-left:4px solid #c0392b;padding:.4em .8em;margin:.6em 0;background:#fdf2f1}
+.verdict.warning{border-left-color:#e67e22;background:#fef6ec}
 .healthy{border-left:4px solid #27ae60;padding:.4em .8em;background:#f0faf3}
 .note{color:#777;font-size:.85em}img{max-width:100%}
 """
@@ -75,7 +76,8 @@ def diagnosis_html(diagnosis: Any, path: str | Path, *, title: str = "initscope 
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in _COLUMNS)
     if diagnosis.verdicts:
         verdicts = "".join(
-            f'<div class="verdict"><b>{html.escape(v.kind)}</b>: {html.escape(v.evidence)}. '
+            f'<div class="verdict {v.severity}"><b>{html.escape(v.kind)}</b>'
+            f'{" (warning)" if v.severity == "warning" else ""}: {html.escape(v.evidence)}. '
             f"{html.escape(v.reason)}<br><i>Fix:</i> {html.escape(v.fix)}</div>"
             for v in diagnosis.verdicts)
     else:

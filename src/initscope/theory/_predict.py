@@ -14,6 +14,7 @@ a normalization resets the length to 1 (gamma = 1, beta = 0, as initialized).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -129,7 +130,11 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
             q_in = q_last
         else:
             q_in = None  # residual sums, attention, unknown ops: beyond the chain theory
-        q_out = None if q_in is None else sw2 * _moment(act, q_in) + sb2
+        # NaN or inf in the input or the weights (diagnose meets them): no prediction
+        finite = q_in is not None and all(map(math.isfinite, (q_in, sw2, sb2)))
+        q_out = sw2 * _moment(act, q_in) + sb2 if finite and q_in is not None else None
+        if q_out is not None and not math.isfinite(q_out):
+            q_out = None
         out.append(LayerPrediction(info.name, info.kind, info.input_source, act.name, sw2,
                                    sw2_back, sb2, q_in, q_out))
         acts.append(act)
@@ -153,5 +158,7 @@ def _with_gradients(layers: list[LayerPrediction], acts: list[Activation]
             ratio = None
             continue
         ratio = ratio * nxt.sigma_w2_backward * _moment(acts[i], cur.q_out, derivative=True)
+        if not math.isfinite(ratio):
+            ratio = None
     return result
 
