@@ -15,7 +15,7 @@ import torch
 
 from ._core.fans import Fans
 from ._core.scaling import Draw, VarianceScaling
-from .rng import Stream, is_dtensor
+from .rng import Stream, _ndtr, inside_bounds, is_dtensor
 
 #: What a sampler accepts as ``generator``: torch's, initscope's counter-based stream, or
 #: None (torch's global generator).
@@ -92,10 +92,6 @@ def normal(tensor: torch.Tensor, mean: float, std: float, generator: Source) -> 
     return _into(tensor, buf)
 
 
-def _cdf(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
-
-
 #: Below this probability mass inside [a, b], redrawing the outliers of a normal wastes
 #: most draws, and the inverse CDF is used instead.
 _REJECTION_MIN_MASS = 0.3
@@ -138,7 +134,8 @@ def trunc_normal(
     else:
         _normal_then_redraw(tensor, mean, std, a, b, generator)
     if tensor.dtype in _LOW_PRECISION:
-        _pull_inside(tensor, a, b)
+        local = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
+        local.clamp_(*inside_bounds(a, b, tensor.dtype))  # rounding to half precision
     return tensor
 
 
@@ -147,7 +144,7 @@ def _normal_then_redraw(tensor: torch.Tensor, mean: float, std: float, a: float,
     alpha, beta = (a - mean) / std, (b - mean) / std
     buf = _buffer(tensor)
     flat = buf.view(-1)
-    inside = _cdf(beta) - _cdf(alpha)
+    inside = _ndtr(beta) - _ndtr(alpha)
     if inside >= _REJECTION_MIN_MASS:
         if flat.device.type == "cpu":
             _replace_outliers_cpu(flat, mean, std, a, b, inside, generator)
@@ -158,6 +155,7 @@ def _normal_then_redraw(tensor: torch.Tensor, mean: float, std: float, a: float,
                 flat[idx] = _inverse_cdf(idx.numel(), mean, std, a, b, flat, generator)
     else:
         flat.copy_(_inverse_cdf(flat.numel(), mean, std, a, b, flat, generator))
+    flat.clamp_(*inside_bounds(a, b, flat.dtype))  # comparisons in float32 round a, b
     _into(tensor, buf)
 
 
@@ -171,11 +169,18 @@ def _inverse_cdf(
     generator: torch.Generator | None,
 ) -> torch.Tensor:
     """n draws of N(mean, std^2) on [a, b] as ndtri(U(cdf(alpha), cdf(beta))), in float64
-    so that far-tail intervals keep their resolution."""
+    and mirrored into the lower tail (an interval above the mean is drawn as minus the
+    one below it), so that far-tail intervals keep their resolution: Phi(9) rounds to 1
+    in float64, Phi(-9) = 1.1e-19 does not."""
     alpha, beta = (a - mean) / std, (b - mean) / std
+    flip = alpha + beta > 0
+    lo, hi = (-beta, -alpha) if flip else (alpha, beta)
     u = torch.empty(n, dtype=torch.float64, device=like.device)
-    u.uniform_(_cdf(alpha), _cdf(beta), generator=generator)
-    out: torch.Tensor = torch.special.ndtri(u).mul_(std).add_(mean).clamp_(a, b)
+    u.uniform_(_ndtr(lo), _ndtr(hi), generator=generator)
+    z = torch.special.ndtri(u).clamp_(lo, hi)
+    if flip:
+        z.neg_()
+    out: torch.Tensor = z.mul_(std).add_(mean).clamp_(a, b)
     return out.to(like.dtype)
 
 
@@ -206,19 +211,6 @@ def _outside(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
     # Two boolean passes allocate 2 bytes per entry; abs() would allocate a float copy,
     # and on CPU the page faults of a fresh allocation cost more than the comparisons.
     return torch.gt(x, b).logical_or_(torch.lt(x, a))
-
-
-def _pull_inside(tensor: torch.Tensor, a: float, b: float) -> None:
-    """Rounding to half precision may step over a bound that is not representable;
-    move such entries one ulp back inside."""
-    if is_dtensor(tensor):
-        tensor = tensor.to_local()  # type: ignore[attr-defined]
-    wide = tensor.float()
-    over, under = wide > b, wide < a
-    if over.any():
-        tensor[over] = torch.nextafter(tensor[over], torch.full_like(tensor[over], -math.inf))
-    if under.any():
-        tensor[under] = torch.nextafter(tensor[under], torch.full_like(tensor[under], math.inf))
 
 
 def random_rows_mask(

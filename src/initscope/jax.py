@@ -60,7 +60,10 @@ def _initializer(rule: VarianceScaling, fans: FanLike) -> Initializer:
         else:
             cut = draw.bound / draw.underlying_std
             w = jax.random.truncated_normal(key, -cut, cut, shp, work) * draw.underlying_std
-        return w.astype(dtype)
+        if draw.distribution == "normal":
+            return w.astype(dtype)
+        edge = draw.bound_in(jnp.dtype(dtype))  # casting may round a value past it
+        return jnp.clip(w.astype(dtype), -edge, edge)
 
     return init
 

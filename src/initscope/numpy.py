@@ -44,8 +44,8 @@ RngLike = np.random.Generator | int
 def _rng(rng: RngLike) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, int) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        return np.random.default_rng(int(rng))
     raise TypeError(
         f"rng must be a numpy.random.Generator or an int seed; got {type(rng).__name__}"
     )
@@ -80,7 +80,12 @@ def _sample(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike, rule: VarianceScaling, fans: FanLike
 ) -> NDArray[np.floating]:
     gen, dt, shp = _rng(rng), _float_dtype(dtype), tuple(shape)
-    return draw_numpy(gen, rule.draw(resolve_fans(shp, fans)), shp).astype(dt)
+    draw = rule.draw(resolve_fans(shp, fans))
+    out = draw_numpy(gen, draw, shp).astype(dt)
+    if draw.distribution != "normal":  # casting may round a value past the bound
+        edge = draw.bound_in(dt)
+        np.clip(out, -edge, edge, out=out)
+    return out
 
 
 def variance_scaling(

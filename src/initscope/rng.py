@@ -227,6 +227,34 @@ def _ndtr(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+@functools.lru_cache(maxsize=256)
+def inside_bounds(a: float, b: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The smallest and largest values of ``dtype`` inside [a, b] (a bound that ``dtype``
+    cannot represent rounds inward), so that a clamp in ``dtype`` never leaves [a, b].
+
+    >>> inside_bounds(0.1, 0.2, torch.float32)[1] <= 0.2
+    True
+    """
+    def inward(x: float, toward: float) -> float:
+        if not math.isfinite(x):
+            return x
+        t = torch.tensor(x, dtype=torch.float64).to(dtype)
+        if (float(t) > x) if toward < x else (float(t) < x):
+            t = torch.nextafter(t, torch.tensor(toward, dtype=dtype))
+        return float(t)
+
+    return inward(a, math.inf), inward(b, -math.inf)
+
+
+#: A truncated normal is computed in float32 (erfinv on the grid) when [a, b] holds at
+#: least this much of the normal's mass: the float32 grid then resolves the interval as
+#: finely as it resolves the plain normal's bulk. Below it (intervals in a tail) the
+#: inverse CDF runs in float64, mirrored into the lower tail where Phi keeps its
+#: relative resolution. Wide bounds (torch's default a = -2, b = 2 around std 0.02, i.e.
+#: +-100 std) hold all the mass and take the float32 path.
+_FLOAT32_MIN_MASS = 0.01
+
+
 @dataclass(frozen=True)
 class _Law:
     """A distribution as a map from the grid x to values, computed chunk by chunk."""
@@ -236,12 +264,15 @@ class _Law:
     scale: float           # half-width for uniform, std otherwise
     a: float = -math.inf   # truncation bounds in std units (trunc only)
     b: float = math.inf
+    lo: float = -math.inf  # the same bounds in value units, as the caller gave them
+    hi: float = math.inf
 
     def wide_math(self) -> bool:
-        """Whether float32 tensors still need float64 math (far-tail truncation)."""
+        """Whether float32 tensors need float64 math: a truncation interval in a tail
+        (less than _FLOAT32_MIN_MASS of the mass inside)."""
         if self.kind != "trunc":
             return False
-        return not (self.a <= 0.0 <= self.b and max(-self.a, self.b) <= 4.0)
+        return _ndtr(self.b) - _ndtr(self.a) < _FLOAT32_MIN_MASS
 
     def fill(self, bits: torch.Tensor, out: torch.Tensor) -> None:
         """Lanes (int32) -> values, written into ``out``. The grid: float32 reads the top
@@ -261,15 +292,17 @@ class _Law:
             ea, eb = math.erf(self.a / root2), math.erf(self.b / root2)
             x.mul_((eb - ea) / 2).add_((eb + ea) / 2).erfinv_()
             x.clamp_(self.a / root2, self.b / root2).mul_(self.scale * root2).add_(self.mean)
-            return
-        # Mirror the interval into the lower tail, where Phi keeps its resolution.
-        flip = self.a + self.b > 0
-        lo, hi = (-self.b, -self.a) if flip else (self.a, self.b)
-        pa, pb = _ndtr(lo), _ndtr(hi)
-        z = torch.special.ndtri(x.to(torch.float64).mul_((pb - pa) / 2).add_((pb + pa) / 2))
-        if flip:
-            z = z.neg_()
-        out.copy_(z.clamp_(self.a, self.b).mul_(self.scale).add_(self.mean))
+        else:
+            # Mirror the interval into the lower tail, where Phi keeps its resolution.
+            flip = self.a + self.b > 0
+            lo, hi = (-self.b, -self.a) if flip else (self.a, self.b)
+            pa, pb = _ndtr(lo), _ndtr(hi)
+            z = torch.special.ndtri(x.to(torch.float64).mul_((pb - pa) / 2).add_((pb + pa) / 2))
+            if flip:
+                z = z.neg_()
+            out.copy_(z.clamp_(self.a, self.b).mul_(self.scale).add_(self.mean))
+        # the scale-and-shift rounds: a value may step over a bound by one ulp
+        out.clamp_(*inside_bounds(self.lo, self.hi, out.dtype))
 
 
 # --- the stream -------------------------------------------------------------------------
@@ -525,7 +558,8 @@ class Stream:
         """Fill with N(mean, std^2) conditioned on [a, b], by the inverse CDF."""
         if std == 0:
             return tensor.fill_(min(max(mean, a), b))
-        return self._fill(tensor, _Law("trunc", mean, std, (a - mean) / std, (b - mean) / std))
+        return self._fill(tensor, _Law("trunc", mean, std, (a - mean) / std, (b - mean) / std,
+                                       a, b))
 
     def rows_mask(self, rows: int, cols: int, k: int, device: torch.device) -> torch.Tensor:
         """A (rows, cols) mask with ``k`` True entries per column at uniformly random rows

@@ -17,6 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+from numpy.typing import DTypeLike
+
 from .fans import Fans
 
 Mode = Literal["fan_in", "fan_out", "fan_avg"]
@@ -78,6 +81,20 @@ class Draw:
         if self.distribution == "truncated_normal":
             return TRUNCATION * self.underlying_std
         return math.inf
+
+    def bound_in(self, dtype: DTypeLike) -> float:
+        """The largest value of the NumPy ``dtype`` (float16, bfloat16 of ml_dtypes, ...)
+        at most ``bound``: a clip to +-this after casting keeps every value inside the
+        bound, where rounding the bound itself could step over it.
+
+        >>> Draw("uniform", 0.1).bound_in("float16") <= Draw("uniform", 0.1).bound
+        True
+        """
+        bound = self.bound
+        v = np.asarray(bound, dtype=np.float64).astype(dtype)
+        if math.isfinite(bound) and float(v) > bound:
+            v = np.nextafter(v, np.asarray(-np.inf, dtype=v.dtype))
+        return float(v)
 
     @property
     def underlying_std(self) -> float:

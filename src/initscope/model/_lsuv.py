@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._state import buffers_kept
+from .._tensor_moments import rounding_floor
 from .apply import InitReport, initialize
 
 _CALIBRATED = (nn.Linear, nn.modules.conv._ConvNd, nn.MultiheadAttention)
@@ -103,7 +105,8 @@ def lsuv(
         batch: a tensor, or a tuple of positional inputs.
         target_std: the output std each layer is scaled to.
         tol: accepted deviation of a layer's output std from ``target_std``; a layer
-            whose output is constant (std 0) cannot be calibrated and raises.
+            whose output is constant (up to rounding) or holds NaN or inf cannot be
+            calibrated and raises, leaving the model as it was.
         center: also remove each output unit's batch mean through its bias.
         orthogonal_init: first ``initialize(model, "orthogonal")`` (Mishkin & Matas).
         seed: seed of the orthogonal pre-initialization.
@@ -126,7 +129,6 @@ def lsuv(
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _CALIBRATED)
               and not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
-    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     dropouts = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)
                 and m.training]
     init_report = None
@@ -137,12 +139,13 @@ def lsuv(
             init_report = initialize(model, "orthogonal", seed=seed,
                                      example_inputs=example_inputs if example_inputs
                                      is not None else inputs)
+        calibrated: set[int] = set()  # weights scaled already (shared by two modules)
         for name, module in layers:
             handles.append(module.register_forward_hook(
-                _calibrating_hook(name, records, target_std, tol, center)))
+                _calibrating_hook(name, records, target_std, tol, center, calibrated)))
         for m in dropouts:
             m.eval()
-        with torch.no_grad():
+        with torch.no_grad(), buffers_kept(model):
             model(*inputs)
     except BaseException:
         with torch.no_grad():
@@ -154,14 +157,12 @@ def lsuv(
             h.remove()
         for m in dropouts:
             m.train()
-        with torch.no_grad():
-            for n, b in model.named_buffers():
-                b.copy_(buffers[n])
     return LSUVReport(records, init_report)
 
 
 def _calibrating_hook(
-    name: str, records: list[LSUVRecord], target: float, tol: float, center: bool
+    name: str, records: list[LSUVRecord], target: float, tol: float, center: bool,
+    calibrated: set[int],
 ) -> Any:
     done: set[int] = set()
 
@@ -171,10 +172,19 @@ def _calibrating_hook(
         done.add(id(module))
         out = output[0] if isinstance(output, tuple) else output
         weight, bias = _weight_and_bias(module)
+        if id(weight) in calibrated:  # tied to a module calibrated before: scaled once
+            return None
+        calibrated.add(id(weight))
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"lsuv: layer {name!r} produces NaN or inf on this batch (in the batch, in "
+                "a weight, or by overflow): nothing can be calibrated on it; the model is "
+                "left as it was")
         dim = _channel_dim(module, out)
         shape = [1] * out.dim()
         shape[dim] = -1
         before = float(out.std())
+        floor = rounding_floor(out.dtype) * float(out.double().pow(2).mean().sqrt())
         mean_removed = 0.0
         b = bias.view(shape).expand_as(out) if bias is not None else None
         a = out if b is None else out - b  # the part linear in the weight
@@ -185,7 +195,7 @@ def _calibrating_hook(
             unit_mean = a.mean(dim=reduce)
             a = a - unit_mean.view(shape)
             std_a = float(a.std())
-            if std_a == 0.0:
+            if std_a <= floor:  # rows identical up to rounding: s would be 1 / noise
                 raise _constant(name)
             s = target / std_a
             mean_removed = float(out.mean(dim=reduce).abs().mean())
@@ -193,12 +203,12 @@ def _calibrating_hook(
             out, after = s * a, target
         elif b is None or not bool(bias.any()):  # type: ignore[union-attr]
             # The common case (biases zero after the pre-initialization): y = A exactly.
-            if before == 0.0:
+            if before <= floor:
                 raise _constant(name)
             s = target / before
             out, after = out * s, target
         else:
-            if float(a.std()) == 0.0:
+            if float(a.std()) <= floor:
                 raise _constant(name)
             s = _solve_scale(a, b, target)
             out = s * a + b
@@ -219,8 +229,9 @@ def _calibrating_hook(
 
 def _constant(name: str) -> ValueError:
     return ValueError(
-        f"lsuv: layer {name!r} produces a constant output on this batch; its scale cannot "
-        "be calibrated (all-zero inputs or weights?)"
+        f"lsuv: layer {name!r} produces a constant output on this batch (its values do not "
+        "vary beyond rounding); its scale cannot be calibrated (identical or all-zero "
+        "inputs, or zero weights?); the model is left as it was"
     )
 
 

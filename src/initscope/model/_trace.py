@@ -24,6 +24,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from .._state import buffers_kept
 from ._ir import Trace, normalize_op
 
 _OPAQUE = (nn.MultiheadAttention, nn.RNNBase)
@@ -185,7 +186,8 @@ def _leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 
 
 def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
-    """Run ``model(*example_inputs)`` once under no_grad and record its dataflow."""
+    """Run ``model(*example_inputs)`` once under no_grad and record its dataflow; the
+    model's buffers are left as they were."""
     trace = Trace([], "dynamic")
     ids: dict[int, int] = {}
     keep: list[torch.Tensor] = []
@@ -210,7 +212,7 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
         for name, m in _leaves(model):
             handles.append(m.register_forward_pre_hook(pre))
             handles.append(m.register_forward_hook(post(name)))
-        with torch.no_grad(), _Recorder(trace, ids, keep, depth):
+        with torch.no_grad(), buffers_kept(model), _Recorder(trace, ids, keep, depth):
             output = model(*inputs)
         trace.add("output", "output", _known(ids, output))
     finally:

@@ -309,6 +309,28 @@ def initialize(
     return InitReport([done[i][0] for i in range(len(todo))], graph, seed)
 
 
+def _writing_into(fill: Any, name: str) -> Any:
+    """``fill`` such that its values land in the tensor it is given: a fill that returns
+    a new tensor (``lambda t, g: torch.randn_like(t)``) instead of writing in place has
+    that tensor copied in, in both modes (atomic mode would otherwise copy a buffer no
+    one wrote); one of another shape is refused, naming the parameter."""
+
+    def run(t: torch.Tensor, g: Any) -> torch.Tensor:
+        out = fill(t, g)
+        if isinstance(out, torch.Tensor) and out is not t and not is_dtensor(t):
+            if tuple(out.shape) != tuple(t.shape):
+                raise ValueError(
+                    f"the initializer of {name!r} returned a tensor of shape "
+                    f"{tuple(out.shape)} for a parameter of shape {tuple(t.shape)}: a fill "
+                    "writes into the tensor it is given (or returns one of its shape)")
+            if out.data_ptr() != t.data_ptr() or out.stride() != t.stride():
+                with torch.no_grad():
+                    t.copy_(out)
+        return t
+
+    return run
+
+
 #: Pure draws of at least this many elements run alone, on all threads (see
 #: rng.run_shared); smaller ones share the threads, one parameter each.
 _ALONE = 1 << 21
@@ -322,10 +344,11 @@ def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed
     value = param.detach() if in_place else torch.empty_like(
         param, memory_format=torch.contiguous_format).detach()
     stream = Stream(seed, name, moments=True).bind(value)
+    fill = _writing_into(step.fill, name)
     if step.elementwise:
-        step.fill(value, stream)
+        fill(value, stream)
     else:
-        on_full(value, step.fill, stream)
+        on_full(value, fill, stream)
     mine: torch.Tensor = value.to_local() if is_dtensor(value) else value  # type: ignore[attr-defined]
     achieved = math.sqrt(variance(mine, stream.moments_of(mine))) if mine.numel() > 1 \
         else math.nan

@@ -73,8 +73,21 @@ PlanPolicy = Callable[[LayerInfo], Plan | None]
 
 def normalize(result: PolicyResult, info: LayerInfo) -> Plan | None:
     """A policy's answer as a full plan (a lone initializer is the weight's; biases zero)."""
-    if result is None or isinstance(result, dict):
+    if result is None:
         return result
+    if isinstance(result, dict):
+        bad = {k: v for k, v in result.items() if not isinstance(v, ParamInit)}
+        if bad:
+            raise TypeError(
+                f"the policy's plan for layer {info.name!r} maps {sorted(bad)} to "
+                f"{[type(v).__name__ for v in bad.values()]}; a plan maps parameter names "
+                "to ParamInit")
+        return result
+    if not (isinstance(result, ParamInit) or callable(result)):
+        raise TypeError(
+            f"the policy returned {result!r} (type {type(result).__name__}) for layer "
+            f"{info.name!r}; a policy returns None, a fill (tensor, generator) -> tensor, "
+            "a ParamInit or a dict of them")
     one = result if isinstance(result, ParamInit) else ParamInit("custom", result)
     plan: Plan = {"weight": one}
     if getattr(info.module, "bias", None) is not None:
