@@ -16,3 +16,6 @@ SMOKE = os.environ.get("INITSCOPE_SMOKE") == "1"
 @pytest.fixture
 def gen() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
+
+#: A module that fails on import on purpose (the CLI's user-error tests import it).
+collect_ignore = ["cli_target_import_fails.py"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -231,7 +232,10 @@ def test_meta_and_zero_element_tensors_pass_through(fn):
     meta = torch.empty(16, 8, device="meta")
     assert fn(meta) is meta and meta.is_meta
     empty = torch.empty(0, 8)
-    assert fn(empty) is empty
+    with warnings.catch_warnings(record=True) as seen:  # kaiming_*: torch's warning too
+        warnings.simplefilter("always")
+        assert fn(empty) is empty
+    assert all("zero-element tensors is a no-op" in str(w.message) for w in seen)
 
 
 def _filled(shape=(8, 6), dtype=torch.float32):

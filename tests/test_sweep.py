@@ -42,9 +42,12 @@ def test_process_pool_gives_the_same_table(serial_table):
 # Ray starts its processes by fork+exec; JAX, imported by earlier tests in this process,
 # warns at every fork (it cannot know an exec follows).
 @pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
-def test_ray_tune_gives_the_same_table(serial_table):
+def test_ray_tune_gives_the_same_table(serial_table, capfd):
     table = sweep(signal_at_depth, GRID, backend="ray", ray_init={"num_cpus": 2})
     assert table.equals(serial_table)
+    out, err = capfd.readouterr()  # a successful sweep is quiet about its results
+    assert "Could not fetch metrics" not in out + err
+    assert "FileNotFoundError" not in out + err
 
 
 def test_errors_are_clear():

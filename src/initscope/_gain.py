@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Callable
 from functools import lru_cache
@@ -37,6 +38,30 @@ def resolve_activation(spec: ActivationLike, param: float | None = None) -> Acti
 
         return from_torch(spec)
     return activation(spec)
+
+
+def real_number(spec: object) -> float | None:
+    """``spec`` as a float when it is a real number: a Python or NumPy int or float, or
+    a 0-d array or (when torch is loaded) 0-d tensor, as code written for torch.nn.init
+    passes them (``np.float32(0.02)``, ``torch.tensor(1.5)``); None otherwise (bools and
+    complex numbers included).
+
+    >>> real_number(np.float32(0.5)), real_number(np.array(2)), real_number(True)
+    (0.5, 2.0, None)
+    """
+    if isinstance(spec, (bool, np.bool_)):
+        return None
+    if isinstance(spec, numbers.Real):
+        return float(spec)
+    torch = sys.modules.get("torch")
+    if isinstance(spec, np.ndarray) or (torch is not None and isinstance(spec, torch.Tensor)):
+        if spec.ndim != 0 or getattr(spec, "is_meta", False):
+            return None
+        value = spec.item()
+        if isinstance(value, (bool, complex)) or not isinstance(value, (int, float)):
+            return None
+        return float(value)
+    return None
 
 
 def _takes_numpy(fn: Callable[..., object]) -> bool:
@@ -103,15 +128,17 @@ def as_gain(
     """
     if type(spec) is float and 0.0 < spec < math.inf:
         return spec  # the common case, first (a per-call cost small tensors feel)
-    if isinstance(spec, (bool, int, float)):
-        ok = not isinstance(spec, bool) and math.isfinite(spec) and spec > 0
-        if not ok:
+    number = real_number(spec)
+    if number is not None or isinstance(spec, (bool, np.bool_)):
+        if number is None or not (math.isfinite(number) and number > 0):
             raise ValueError(f"gain must be a positive finite number; got {spec!r}")
-        return float(spec)
+        return number
     if isinstance(spec, str):
         if criterion is None:
             return _auto_gain(spec, param)
         return _named_gain(spec, param, criterion)
+    if isinstance(spec, (int, float)):  # narrowed for the type checker: handled above
+        raise ValueError(f"gain must be a positive finite number; got {spec!r}")
     act = resolve_activation(spec, param)
     if criterion is None:
         criterion = "torch" if act.torch_name is not None else "forward"

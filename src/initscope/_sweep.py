@@ -107,14 +107,20 @@ def _run_ray(fn: Trial, grid: Mapping[str, Sequence[Any]], points: list[dict[str
             result = fn(**config)
             tune.report({"initscope_rows": result})
 
-        # Rows are Python lists: keep Tune from logging them to CSV/TensorBoard files.
+        # Rows are Python lists: keep Tune from logging them to CSV/TensorBoard files,
+        # but keep its JSON log (result.json), from which Tune's result grid reads each
+        # trial's metrics (without it, every trial prints "Could not fetch metrics").
+        from ray.tune.logger import JsonLoggerCallback
+
         saved_env = os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")
         os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
         with tempfile.TemporaryDirectory() as storage:
+            json_log = JsonLoggerCallback()  # type: ignore[no-untyped-call]
             tuner = tune.Tuner(
                 trainable,
                 param_space={k: tune.grid_search(list(v)) for k, v in grid.items()},
-                run_config=tune.RunConfig(storage_path=storage, verbose=0, name="initscope"),
+                run_config=tune.RunConfig(storage_path=storage, verbose=0, name="initscope",
+                                          callbacks=[json_log]),
             )
             results = tuner.fit()
             by_point: dict[tuple[Any, ...], object] = {}

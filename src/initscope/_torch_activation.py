@@ -9,13 +9,14 @@ float64 and differentiated by autograd.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from ._core.activations import Activation, Array, activation
+from ._core.activations import Activation, Array, activation, require_elementwise
 
 # class name -> (registry name, attribute holding its parameter or None)
 _MODULES: dict[str, tuple[str, str | None]] = {
@@ -48,6 +49,14 @@ def known_module(module: torch.nn.Module) -> Activation | None:
         return activation("softplus", float(attrs["beta"]))
     if name == "Hardtanh" and (attrs["min_val"], attrs["max_val"]) == (-1.0, 1.0):
         return activation("hardtanh")
+    if name == "PReLU":
+        slopes = module.get_parameter("weight").detach()
+        if slopes.numel() != 1:
+            raise ValueError(
+                f"PReLU with {slopes.numel()} slopes (one per channel) has a gain per "
+                "channel; pass one slope, e.g. nn.LeakyReLU(slope) or "
+                f"('leaky_relu', {float(slopes.mean()):.3g}) for their mean")
+        return activation("leaky_relu", float(slopes))
     if name in _MODULES:
         key, attr = _MODULES[name]
         return activation(key, None if attr is None else float(attrs[attr]))
@@ -61,6 +70,11 @@ def from_torch(fn: Callable[..., object], name: str | None = None) -> Activation
         if known is not None:
             return known
     label = name or getattr(fn, "__name__", None) or type(fn).__name__
+    if isinstance(fn, torch.nn.Module) and any(
+            t.is_floating_point() and t.dtype != torch.float64
+            for t in (*fn.parameters(), *fn.buffers())):
+        # a parametric module (its own slope, scale...) is evaluated in float64 on a copy
+        fn = copy.deepcopy(fn).double()
 
     def phi(x: Array) -> Array:
         with torch.no_grad():
@@ -78,7 +92,7 @@ def from_torch(fn: Callable[..., object], name: str | None = None) -> Activation
             return np.zeros_like(x)
         return _elementwise(grad, x, label)
 
-    phi(np.linspace(-2.0, 2.0, 5))
+    require_elementwise(phi, label)
     return Activation(label, phi, dphi, smooth_known=False)
 
 

@@ -15,6 +15,7 @@ import torch
 
 from ._core.fans import Fans
 from ._core.scaling import Draw, VarianceScaling
+from ._gain import real_number
 from .rng import Stream, _ndtr, inside_bounds, is_dtensor
 
 #: What a sampler accepts as ``generator``: torch's, initscope's counter-based stream, or
@@ -38,12 +39,32 @@ def check_floating(tensor: torch.Tensor, fn: str) -> None:
 def check_number(fn: str, name: str, value: object, *, positive: bool = False) -> float:
     if type(value) is float and math.isfinite(value) and (value > 0 or not positive):
         return value  # the common case, first (a per-call cost small tensors feel)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)):  # type: ignore[arg-type]
+    v = real_number(value)
+    if v is None or not math.isfinite(v):
         raise ValueError(f"{fn}: {name} must be a finite number; got {value!r}")
-    if positive and float(value) <= 0:  # type: ignore[arg-type]
+    if positive and v <= 0:
         raise ValueError(f"{fn}: {name} must be > 0; got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return v
+
+
+def check_seed(fn: str, seed: object) -> int:
+    """``seed`` as an int that ``torch.Generator.manual_seed`` takes: [-2^63, 2^64)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{fn}: seed must be an int; got {type(seed).__name__}")
+    if not -(2**63) <= int(seed) < 2**64:
+        raise ValueError(f"{fn}: seed must lie in [-2**63, 2**64) (a 64-bit seed); got {seed}")
+    return int(seed)
+
+
+def check_in_range(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
+    """Refuse values that ``tensor``'s dtype cannot hold: [low, high] must lie inside its
+    finite range, or the fill would write inf (``normal_(std=1e300)`` on float32)."""
+    if tensor.dtype.is_floating_point:
+        top = torch.finfo(tensor.dtype).max
+        if not (-top <= low and high <= top):
+            raise ValueError(
+                f"{fn}: values up to {max(abs(low), abs(high)):.3g} are beyond {tensor.dtype}'s "
+                f"range (largest {top:.3g}): they would be written as inf")
 
 
 def skip(tensor: torch.Tensor) -> bool:

@@ -33,7 +33,9 @@ Example:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+import warnings
+from collections.abc import Callable
+from functools import lru_cache, wraps
 
 import torch
 
@@ -74,6 +76,8 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
+_has_torch_function = torch.overrides.has_torch_function_variadic
+_handle_torch_function = torch.overrides.handle_torch_function
 #: ``generator=``: a ``torch.Generator`` or a counter-based :class:`initscope.rng.Stream`
 #: (world-size invariant values, also for ``DTensor`` shards).
 Generator = torch.Generator | Stream
@@ -130,10 +134,14 @@ def uniform_(
     >>> bool(t.abs().max() <= 1)
     True
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            uniform_, (tensor,), tensor, a=a, b=b, generator=generator)
     _s.check_floating(tensor, "uniform_")
     lo, hi = _s.check_number("uniform_", "a", a), _s.check_number("uniform_", "b", b)
     if not lo <= hi:
         raise ValueError(f"uniform_: need a <= b; got a={a!r}, b={b!r}")
+    _s.check_in_range("uniform_", tensor, lo, hi)
     if _s.skip(tensor):
         return tensor
     _s.uniform(tensor.detach(), lo, hi, generator)
@@ -144,11 +152,16 @@ def normal_(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None
 ) -> Tensor:
     """Fill with N(mean, std^2). Same as ``torch.nn.init.normal_``."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            normal_, (tensor,), tensor, mean=mean, std=std, generator=generator)
     _s.check_floating(tensor, "normal_")
     m = _s.check_number("normal_", "mean", mean)
     s = _s.check_number("normal_", "std", std)
     if s < 0:
         raise ValueError(f"normal_: std must be >= 0; got {std!r}")
+    # 8 std: beyond any draw of the float32 grid (5.3 std) or torch's (~6 std in 2^30)
+    _s.check_in_range("normal_", tensor, m - 8 * s, m + 8 * s)
     if _s.skip(tensor):
         return tensor
     _s.normal(tensor.detach(), m, s, generator)
@@ -168,6 +181,9 @@ def trunc_normal_(
     Note the *result* has a smaller std than ``std``; for a truncated normal with an exact
     target variance use :func:`variance_scaling_`.
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            trunc_normal_, (tensor,), tensor, mean=mean, std=std, a=a, b=b, generator=generator)
     fn = "trunc_normal_"
     _s.check_floating(tensor, fn)
     m = _s.check_number(fn, "mean", mean)
@@ -175,6 +191,7 @@ def trunc_normal_(
     lo, hi = _s.check_number(fn, "a", a), _s.check_number(fn, "b", b)
     if not lo < hi:
         raise ValueError(f"{fn}: need a < b; got a={a!r}, b={b!r}")
+    _s.check_in_range(fn, tensor, max(lo, m - 8 * s), min(hi, m + 8 * s))
     if _s.skip(tensor):
         return tensor
     _s.trunc_normal(tensor.detach(), m, s, lo, hi, generator)
@@ -187,16 +204,26 @@ def trunc_normal_(
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with ``val``. Every unit of a layer is then identical: see the symmetry
     reproduction for why this never trains."""
-    return _fill(tensor, _s.check_number("constant_", "val", val), "constant_")
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            constant_, (tensor,), tensor, val=val)
+    value = _s.check_number("constant_", "val", val)
+    if isinstance(tensor, Tensor):
+        _s.check_in_range("constant_", tensor, value, value)
+    return _fill(tensor, value, "constant_")
 
 
 def ones_(tensor: Tensor) -> Tensor:
     """Fill with 1."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(ones_, (tensor,), tensor)
     return _fill(tensor, 1.0, "ones_")
 
 
 def zeros_(tensor: Tensor) -> Tensor:
     """Fill with 0."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(zeros_, (tensor,), tensor)
     return _fill(tensor, 0.0, "zeros_")
 
 
@@ -216,6 +243,8 @@ def _fill(tensor: Tensor, value: float, fn: str) -> Tensor:
 
 def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity (rectangular allowed), as ``torch.nn.init.eye_``."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(eye_, (tensor,), tensor)
     _s.check_floating(tensor, "eye_")
     if tensor.dim() != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported; got shape {tuple(tensor.shape)}")
@@ -236,11 +265,15 @@ def eye_(tensor: Tensor) -> Tensor:
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """Fill a 3/4/5-D conv weight with the Dirac delta (identity convolution), preserving
     as many channels as possible in each of ``groups`` groups, as ``torch.nn.init.dirac_``."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            dirac_, (tensor,), tensor, groups=groups)
     _s.check_floating(tensor, "dirac_")
     shape = tuple(tensor.shape)
     if len(shape) not in (3, 4, 5):
         raise ValueError(f"dirac_: only 3, 4 and 5-D tensors are supported; got shape {shape}")
-    if not isinstance(groups, int) or groups < 1 or shape[0] % groups:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or \
+            shape[0] % groups:
         raise ValueError(
             f"dirac_: groups must be an int >= 1 dividing dim 0 ({shape[0]}); got {groups!r}"
         )
@@ -284,6 +317,10 @@ def variance_scaling_(
     >>> round(w.var().item() * 1024, 1)
     2.0
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            variance_scaling_, (tensor,), tensor, scale=scale, mode=mode,
+            distribution=distribution, generator=generator, fans=fans)
     try:
         rule = VarianceScaling(scale, mode, distribution)
     except ValueError as e:
@@ -303,6 +340,9 @@ def xavier_uniform_(
     ``gain`` may name an activation (its forward gain). Same as
     ``torch.nn.init.xavier_uniform_`` for torch-layout weights.
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            xavier_uniform_, (tensor,), tensor, gain=gain, generator=generator, fans=fans)
     rule = _schemes.xavier(_activation_gain("xavier_uniform_", gain), "uniform")
     return _scaled("xavier_uniform_", tensor, rule, generator, fans)
 
@@ -315,6 +355,9 @@ def xavier_normal_(
     fans: FanLike = "torch",
 ) -> Tensor:
     """Glorot & Bengio 2010: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            xavier_normal_, (tensor,), tensor, gain=gain, generator=generator, fans=fans)
     rule = _schemes.xavier(_activation_gain("xavier_normal_", gain), "normal")
     return _scaled("xavier_normal_", tensor, rule, generator, fans)
 
@@ -326,6 +369,9 @@ def _kaiming_gain(
     ``a`` is the slope of leaky_relu and ignored otherwise, as in torch."""
     slope = _s.check_number(fn, "a", a)
     leaky = isinstance(nonlinearity, str) and nonlinearity.strip().lower() == "leaky_relu"
+    if leaky and not abs(slope) < 1e150:  # torch: OverflowError from slope ** 2
+        raise ValueError(f"{fn}: a={a!r} (the leaky_relu slope) makes the gain "
+                         "sqrt(2 / (1 + a^2)) underflow to 0")
     return _activation_gain(fn, nonlinearity, criterion, slope if leaky else None)
 
 
@@ -346,7 +392,15 @@ def kaiming_uniform_(
     other activation its forward gain; pass ``criterion="forward"`` for the forward gain
     everywhere. ``mode="fan_avg"`` is also accepted.
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            kaiming_uniform_, (tensor,), tensor, a=a, mode=mode, nonlinearity=nonlinearity,
+            generator=generator, criterion=criterion, fans=fans)
     fn = "kaiming_uniform_"
+    if isinstance(tensor, Tensor) and 0 in tensor.shape:  # as torch.nn.init warns
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        _s.check_floating(tensor, fn)
+        return tensor
     rule = _schemes.he(_kaiming_gain(fn, a, nonlinearity, criterion), mode, "uniform")
     return _scaled(fn, tensor, rule, generator, fans)
 
@@ -363,7 +417,15 @@ def kaiming_normal_(
 ) -> Tensor:
     """He et al. 2015, eq. 10: N(0, std^2), std = gain / sqrt(fan_mode). See
     :func:`kaiming_uniform_` for ``nonlinearity`` and ``criterion``."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            kaiming_normal_, (tensor,), tensor, a=a, mode=mode, nonlinearity=nonlinearity,
+            generator=generator, criterion=criterion, fans=fans)
     fn = "kaiming_normal_"
+    if isinstance(tensor, Tensor) and 0 in tensor.shape:  # as torch.nn.init warns
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        _s.check_floating(tensor, fn)
+        return tensor
     rule = _schemes.he(_kaiming_gain(fn, a, nonlinearity, criterion), mode, "normal")
     return _scaled(fn, tensor, rule, generator, fans)
 
@@ -398,6 +460,10 @@ def he_uniform_(
     """He et al. 2015 for any activation: U[-b, b], b = sqrt(3) * gain / sqrt(fan_mode),
     gain computed for ``activation`` (forward criterion by default; use
     ``mode="fan_out", criterion="backward"`` for the backward condition)."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            he_uniform_, (tensor,), tensor, activation=activation, generator=generator, mode=mode,
+            criterion=criterion, fans=fans)
     return _he("he_uniform_", "uniform", tensor, activation, generator, mode, criterion, fans)
 
 
@@ -418,6 +484,10 @@ def he_normal_(
     >>> abs(w.std().item() * 32 / gain("gelu") - 1) < 0.01
     True
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            he_normal_, (tensor,), tensor, activation=activation, generator=generator, mode=mode,
+            criterion=criterion, fans=fans)
     return _he("he_normal_", "normal", tensor, activation, generator, mode, criterion, fans)
 
 
@@ -428,6 +498,9 @@ def lecun_uniform_(
     fans: FanLike = "torch",
 ) -> Tensor:
     """LeCun et al. 1998: U[-b, b], b = sqrt(3 / fan_in) (variance 1 / fan_in)."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            lecun_uniform_, (tensor,), tensor, generator=generator, fans=fans)
     rule = _schemes.lecun("uniform")
     return _scaled("lecun_uniform_", tensor, rule, generator, fans)
 
@@ -440,6 +513,9 @@ def lecun_normal_(
 ) -> Tensor:
     """LeCun et al. 1998: N(0, 1 / fan_in). (The SELU paper's init; jax truncates it,
     use ``variance_scaling_(t, 1.0, "fan_in", "truncated_normal")`` for that.)"""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            lecun_normal_, (tensor,), tensor, generator=generator, fans=fans)
     rule = _schemes.lecun("normal")
     return _scaled("lecun_normal_", tensor, rule, generator, fans)
 
@@ -455,6 +531,9 @@ def glorot_standard_(
     Variance 1 / (3 fan_in): a third of what keeps a linear layer's variance, so signals
     shrink with depth (the paper's Fig. 6).
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            glorot_standard_, (tensor,), tensor, generator=generator, fans=fans)
     rule = _schemes.glorot_standard()
     return _scaled("glorot_standard_", tensor, rule, generator, fans)
 
@@ -471,6 +550,9 @@ def torch_default_(
     1 / (3 fan_in), the same as :func:`glorot_standard_`. (For ``ConvTranspose`` torch
     uses its swapped fan; here ``fans="torch_conv_transpose"`` gives the real one.)
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            torch_default_, (tensor,), tensor, generator=generator, fans=fans)
     rule = _schemes.torch_default()
     return _scaled("torch_default_", tensor, rule, generator, fans)
 
@@ -493,6 +575,10 @@ def critical_(
     >>> round(w.var().item() * 1024, 1)   # sigma_w2* = 1.76 for tanh at sigma_b2 = 0.05
     1.8
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            critical_, (tensor,), tensor, activation=activation, sigma_b2=sigma_b2,
+            generator=generator, fans=fans)
     from .theory.meanfield import critical_sigma_w2
 
     fn = "critical_"
@@ -527,6 +613,9 @@ def orthogonal_(tensor: Tensor, gain: GainLike = 1, generator: Generator | None 
     """Saxe et al. 2014: a (semi-)orthogonal matrix times ``gain``; tensors with more than
     2 dims are flattened to (shape[0], rest). Same as ``torch.nn.init.orthogonal_``, and
     also for float16/bfloat16 (computed in float32)."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            orthogonal_, (tensor,), tensor, gain=gain, generator=generator)
     _s.check_floating(tensor, "orthogonal_")
     if tensor.dim() < 2:
         raise ValueError(
@@ -563,6 +652,9 @@ def delta_orthogonal_(
     zero everywhere but the kernel's centre tap, which holds ``gain`` times an orthogonal
     (out, in) matrix. A conv so initialized is norm-preserving at init (out >= in).
     """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            delta_orthogonal_, (tensor,), tensor, gain=gain, generator=generator)
     _s.check_floating(tensor, "delta_orthogonal_")
     shape = tuple(tensor.shape)
     if len(shape) not in (3, 4, 5):
@@ -592,6 +684,9 @@ def sparse_(
     """Martens 2010: N(0, std^2) with a fraction ``sparsity`` of each column set to zero
     (``ceil(sparsity * rows)`` entries). Same as ``torch.nn.init.sparse_``, vectorised,
     and its zero pattern also follows ``generator`` (torch's ignores it)."""
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            sparse_, (tensor,), tensor, sparsity=sparsity, std=std, generator=generator)
     fn = "sparse_"
     _s.check_floating(tensor, fn)
     if tensor.dim() != 2:
@@ -628,3 +723,62 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if param is not None and leaky:
         _s.check_number("calculate_gain", "param", param)
     return float(_gain(nonlinearity, param if leaky else None, criterion="torch"))
+
+
+# --- torch.nn.init's private fan helpers, which custom layers call ---------------------
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """Exactly ``torch.nn.init._calculate_fan_in_and_fan_out``: (size(1), size(0)) times
+    the receptive field, in torch's layout (custom layers copy ``nn.Linear``'s
+    ``reset_parameters``, which calls it). For other layouts (transposed or grouped
+    convolutions, fused blocks) :func:`initscope.fans` gives the real fans."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"_calculate_fan_in_and_fan_out: expected a tensor; got "
+                        f"{type(tensor).__name__}")
+    if tensor.dim() < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    """Exactly ``torch.nn.init._calculate_correct_fan``: the fan of ``mode`` ("fan_in"
+    or "fan_out", any case)."""
+    mode = mode.lower() if isinstance(mode, str) else mode
+    valid = ("fan_in", "fan_out")
+    if mode not in valid:
+        raise ValueError(f"Mode {mode} not supported, please use one of {valid}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+# --- torch's deprecated names without the underscore -----------------------------------
+
+
+def _deprecated(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    old, new = fn.__name__[:-1], fn.__name__
+
+    @wraps(fn)
+    def call(*args: object, **kwargs: object) -> Tensor:
+        warnings.warn(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new}`.",
+                      FutureWarning, stacklevel=2)
+        return fn(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = old
+    call.__doc__ = f"Deprecated (as in torch.nn.init): use :func:`{new}`."
+    return call
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from ._core import schemes as _schemes
-from ._core.fans import FanLike, resolve_fans
+from ._core.fans import FanLike, as_shape, resolve_fans
 from ._core.scaling import Distribution, Mode, VarianceScaling
 from ._gain import GainLike, as_gain
 
@@ -47,7 +47,7 @@ Initializer = Callable[..., jax.Array]
 
 def _initializer(rule: VarianceScaling, fans: FanLike) -> Initializer:
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        shp = tuple(int(d) for d in shape)
+        shp = as_shape(shape)
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"dtype must be a floating type; got {jnp.dtype(dtype)}")
         draw = rule.draw(resolve_fans(shp, fans))
@@ -141,11 +141,16 @@ def orthogonal(gain: GainLike = 1.0, column_axis: int = -1) -> Initializer:
     """Saxe et al. 2014: gain times a Haar-random (semi-)orthogonal matrix, all axes but
     ``column_axis`` flattened into rows (as ``jax.nn.initializers.orthogonal``)."""
     g = as_gain(gain)
+    if isinstance(column_axis, bool) or not isinstance(column_axis, int):
+        raise TypeError(f"column_axis must be an int; got {column_axis!r}")
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        shp = tuple(int(d) for d in shape)
+        shp = as_shape(shape)
         if len(shp) < 2:
             raise ValueError(f"orthogonal needs at least 2 dimensions; got shape {shp}")
+        if not -len(shp) <= column_axis < len(shp):
+            raise ValueError(f"column_axis={column_axis} is out of range for shape {shp} "
+                             f"({len(shp)} dimensions; valid: {-len(shp)} to {len(shp) - 1})")
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"dtype must be a floating type; got {jnp.dtype(dtype)}")
         cols = shp[column_axis]

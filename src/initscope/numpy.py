@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ._core import schemes as _schemes
-from ._core.fans import FanLike, resolve_fans
+from ._core.fans import FanLike, as_shape, resolve_fans
 from ._core.scaling import Distribution, Draw, Mode, VarianceScaling
 from ._gain import GainLike, as_gain
 
@@ -79,7 +79,7 @@ def draw_numpy(rng: np.random.Generator, draw: Draw, shape: tuple[int, ...]) -> 
 def _sample(
     rng: RngLike, shape: Sequence[int], dtype: DTypeLike, rule: VarianceScaling, fans: FanLike
 ) -> NDArray[np.floating]:
-    gen, dt, shp = _rng(rng), _float_dtype(dtype), tuple(shape)
+    gen, dt, shp = _rng(rng), _float_dtype(dtype), as_shape(shape)
     draw = rule.draw(resolve_fans(shp, fans))
     out = draw_numpy(gen, draw, shp).astype(dt)
     if draw.distribution != "normal":  # casting may round a value past the bound
@@ -174,7 +174,7 @@ def orthogonal(
 ) -> NDArray[np.floating]:
     """Saxe et al. 2014: gain times a Haar-random (semi-)orthogonal matrix; more than 2
     dims are flattened to (shape[0], rest), as in :func:`initscope.init.orthogonal_`."""
-    gen, dt, shp = _rng(rng), _float_dtype(dtype), tuple(shape)
+    gen, dt, shp = _rng(rng), _float_dtype(dtype), as_shape(shape)
     if len(shp) < 2:
         raise ValueError(f"orthogonal needs at least 2 dimensions; got shape {shp}")
     rows, cols = shp[0], int(np.prod(shp[1:]))

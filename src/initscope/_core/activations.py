@@ -355,6 +355,35 @@ def _checked(fn: Callable[[Array], object], name: str) -> ArrayFn:
     return call
 
 
+def require_elementwise(f: ArrayFn, name: str) -> None:
+    """Raise unless ``f`` acts on each value alone, phi(x)_i = phi(x_i): changing one
+    input leaves the other outputs as they were, and a column gives what a row gives.
+    A gain is defined for such functions only; softmax and normalizations mix values
+    (``gain(nn.Softmax(-1))`` would otherwise return the moment of a constant)."""
+    x = np.linspace(-2.0, 2.0, 7)
+    y = f(x)
+    moved = x.copy()
+    moved[3] += 0.5
+    y_moved = f(moved)
+    try:
+        column = f(x.reshape(7, 1)).reshape(7)
+    except Exception as e:  # e.g. a LayerNorm over a last axis of 7
+        raise ValueError(
+            f"activation {name} is not elementwise: it cannot map a column of the values it "
+            f"maps as a row ({type(e).__name__}: {e})") from e
+    others = np.arange(7) != 3
+
+    def same(u: Array, v: Array) -> bool:
+        return bool(np.allclose(u, v, rtol=1e-9, atol=1e-12, equal_nan=True))
+
+    if not (same(y[others], y_moved[others]) and same(column, y)):
+        raise ValueError(
+            f"activation {name} is not elementwise: its output at one position depends on "
+            "the other inputs (softmax, a normalization, a layer with weights?); gains are "
+            "defined for elementwise nonlinearities phi(x)_i = phi(x_i)"
+        )
+
+
 def from_callable(
     fn: Callable[[Array], object],
     derivative: Callable[[Array], object] | None = None,
@@ -375,7 +404,7 @@ def from_callable(
     label = name or getattr(fn, "__name__", None) or type(fn).__name__
     f = _checked(fn, label)
     # Probe once so a non-elementwise or non-numeric callable fails here, not mid-quadrature.
-    f(np.linspace(-2.0, 2.0, 5))
+    require_elementwise(f, label)
     d = _checked(derivative, label) if derivative is not None else _central_difference(f)
     return Activation(
         label,

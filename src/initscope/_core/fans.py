@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
+import numpy as np
+
 Layout = Literal["torch", "torch_conv_transpose", "jax", "keras", "embedding"]
 LAYOUTS: tuple[str, ...] = ("torch", "torch_conv_transpose", "jax", "keras", "embedding")
 
@@ -67,6 +69,29 @@ def _norm_axis(axis: int, ndim: int, what: str, shape: tuple[int, ...]) -> int:
     if not -ndim <= axis < ndim:
         raise ValueError(f"{what}={axis} is out of range for shape {shape} ({ndim} dimensions)")
     return axis % ndim
+
+
+def as_shape(shape: object) -> tuple[int, ...]:
+    """``shape`` as a tuple of non-negative ints: a sequence of Python or NumPy ints, or
+    anything with a ``.shape`` (a tensor or array stands for its shape). Floats are
+    refused, not truncated ((2.7, 3) is no shape).
+
+    >>> as_shape([2, 3]), as_shape(__import__("numpy").zeros((4, 5)))
+    ((2, 3), (4, 5))
+    """
+    if not isinstance(shape, (tuple, list)) and hasattr(shape, "shape"):
+        shape = tuple(shape.shape)
+    try:
+        dims: tuple[object, ...] = tuple(shape)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"shape must be a sequence of non-negative ints; got a "
+                         f"{type(shape).__name__}") from None
+    bad = [d for d in dims if isinstance(d, (bool, np.bool_))
+           or not isinstance(d, (int, np.integer)) or d < 0]
+    if bad:
+        raise ValueError(f"shape must be a sequence of non-negative ints; got {dims!r} "
+                         f"({bad[0]!r} is not)")
+    return tuple(int(d) for d in dims)  # type: ignore[call-overload]
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -133,15 +158,16 @@ def resolve_fans(shape: Sequence[int], spec: FanLike) -> Fans:
     >>> resolve_fans((64, 32, 3, 3), "torch")
     Fans(fan_in=288, fan_out=576, receptive=9)
     """
+    shape = as_shape(shape)
     if isinstance(spec, Fans):
-        return _checked(spec, tuple(shape), "given explicitly")
+        return _checked(spec, shape, "given explicitly")
     if isinstance(spec, str):
         spec = _spec_of_layout(spec)
     if not isinstance(spec, FanSpec):
         raise TypeError(
             f"fans must be a layout name, a FanSpec or Fans; got {type(spec).__name__}"
         )
-    return _fans_of(tuple(shape), spec)
+    return _fans_of(shape, spec)
 
 
 @lru_cache(maxsize=16)
@@ -174,7 +200,7 @@ def fans(
     Fans(fan_in=256, fan_out=1024, receptive=1)
     """
     spec = FanSpec(layout, groups, splits, tuple(batch_axes), in_axis, out_axis)
-    return _fans_of(tuple(shape), spec)
+    return _fans_of(as_shape(shape), spec)
 
 
 # A pure function of hashable arguments; cached because initializers call it per tensor.

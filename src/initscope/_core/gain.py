@@ -26,10 +26,13 @@ are the test oracles of the quadrature, not a table it reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
+
 from .activations import Activation
-from .quadrature import gaussian_expectation
+from .quadrature import TAIL, gaussian_expectation
 
 Criterion = Literal["forward", "backward", "torch"]
 CRITERIA: tuple[str, ...] = ("forward", "backward", "torch")
@@ -45,11 +48,31 @@ _TORCH_GAINS: dict[str, float] = {
 
 
 def second_moment(act: Activation, *, derivative: bool = False) -> float:
-    """E[phi(z)^2] (or E[phi'(z)^2] with ``derivative``) for z ~ N(0, 1)."""
+    """E[phi(z)^2] (or E[phi'(z)^2] with ``derivative``) for z ~ N(0, 1); inf when the
+    integral diverges (phi^2 grows as fast as the normal density falls, or faster)."""
     f = act.derivative if derivative else act.fn
+    if not act.smooth_known and _diverges(f):
+        return math.inf
     return gaussian_expectation(
         lambda z: f(z) ** 2, act.breakpoints, verify=not act.smooth_known
     )
+
+
+#: Where the tails of E[phi(z)^2] are probed: the quadrature's range and twice it.
+_PROBES = np.array([-2 * TAIL, -TAIL, TAIL, 2 * TAIL])
+
+
+def _diverges(f: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Whether phi(z)^2 pdf(z) fails to fall from |z| = TAIL to 2 TAIL (or phi is not
+    finite there): then E[phi(z)^2] is infinite or beyond what a quadrature on
+    [-TAIL, TAIL] sees, and no gain exists. Every activation of polynomial or
+    exponential growth falls by many orders of magnitude over that range."""
+    with np.errstate(all="ignore"):
+        values = np.abs(np.asarray(f(_PROBES), dtype=np.float64))
+        if not np.isfinite(values).all():
+            return True
+        log_integrand = 2 * np.log(np.maximum(values, 1e-300)) - 0.5 * _PROBES**2
+    return bool(log_integrand[0] >= log_integrand[1] or log_integrand[3] >= log_integrand[2])
 
 
 def gain_of(act: Activation, criterion: str = "forward") -> float:

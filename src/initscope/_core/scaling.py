@@ -14,6 +14,7 @@ asked for; that constant is computed here from the normal CDF, not pasted.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
@@ -105,7 +106,7 @@ class Draw:
 
 
 def _positive(name: str, value: object) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     if not ok or not math.isfinite(float(value)) or float(value) <= 0:  # type: ignore[arg-type]
         raise ValueError(f"{name} must be a positive finite number; got {value!r}")
     return float(value)  # type: ignore[arg-type]
@@ -126,6 +127,11 @@ class VarianceScaling:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", _positive("scale", self.scale))
+        # case-insensitive, as torch.nn.init (mode="FAN_OUT" is torch's "fan_out")
+        for name in ("mode", "distribution"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, value.strip().lower())
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; valid: {', '.join(map(repr, MODES))}")
         if self.distribution not in DISTRIBUTIONS:

@@ -15,6 +15,7 @@ model's mode untouched, its buffers (batch-norm running statistics) as they were
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
 from .._state import buffers_kept
 from .._tabular import dataframe
 from .._tensor_moments import mean_square, moments, nonfinite_fraction, variance
 from .._torch_activation import torch_function
+from .._torch_sampling import check_seed
 from ..model.graph import LayerGraph, LayerInfo, layer_graph
 from ..model.policies import input_gain, weight_fans
 from . import _stats
@@ -146,9 +148,29 @@ def _channel_dim(info: LayerInfo, t: torch.Tensor) -> int:
     return t.dim() - 1
 
 
+def _float_tensors(output: Any) -> list[torch.Tensor]:
+    """The floating-point tensors of a model's output: in tensors, tuples, lists, dicts
+    and dataclasses (Hugging Face's ModelOutput is a dict; others are dataclasses)."""
+    found: list[torch.Tensor] = []
+    for leaf in tree_leaves(output):
+        if isinstance(leaf, torch.Tensor):
+            if leaf.is_floating_point():
+                found.append(leaf)
+        elif dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+            found += _float_tensors([getattr(leaf, f.name) for f in dataclasses.fields(leaf)])
+    return found
+
+
+def _leaf(t: Any, grad: bool) -> Any:
+    if not isinstance(t, torch.Tensor):
+        return t
+    if t.requires_grad or (grad and t.is_floating_point()):
+        return t.detach().requires_grad_(True)
+    return t
+
+
 def _default_loss(output: Any, target: Any, generator: torch.Generator) -> torch.Tensor:
-    tensors = [t for t in tree_leaves(output) if isinstance(t, torch.Tensor)
-               and t.is_floating_point()]
+    tensors = _float_tensors(output)
     if not tensors:
         raise ValueError("diagnose: the model returned no floating-point tensor to take a loss of")
     if target is not None:
@@ -205,7 +227,20 @@ def diagnose(
     if isinstance(jacobian_samples, bool) or not isinstance(jacobian_samples, int) or \
             jacobian_samples < 0:
         raise ValueError(f"jacobian_samples must be an int >= 0; got {jacobian_samples!r}")
+    seed = check_seed("diagnose", seed)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"diagnose: model must be a torch.nn.Module; got {type(model).__name__}")
     args = inputs if isinstance(inputs, tuple) else (inputs,)
+    empty = [tuple(t.shape) for t in tree_leaves(args)
+             if isinstance(t, torch.Tensor) and t.numel() == 0]
+    if empty:
+        raise ValueError(f"diagnose: the inputs hold no values (shape {empty[0]}): statistics "
+                         "need a batch of at least one sample")
+    # Inputs enter as fresh leaves: a user's tensor that requires grad gets no .grad
+    # from diagnose, and a model whose parameters are all frozen still has a graph to
+    # take the activations' gradients from.
+    frozen = not any(p.requires_grad for p in model.parameters())
+    args = tree_map(lambda t: _leaf(t, frozen), args)
     if graph is not None:
         graph.require_of(model, "diagnose")
     else:
@@ -232,6 +267,9 @@ def diagnose(
             if not isinstance(out, torch.Tensor) or not out.is_floating_point():
                 return
             cdim = _channel_dim(info, out)
+            if out.numel() == 0:  # a layer of zero units: nothing to measure
+                stats[info.name].units = int(out.shape[cdim]) if out.dim() else 0
+                return
             index = _stats.row_index(out.shape, cdim, gen)  # the same samples both ways
             grams[info.name] = _measure(stats[info.name], info, out, cdim, index, gen)
             for param in (getattr(module, "weight", None), getattr(module, "bias", None)):
@@ -407,7 +445,7 @@ def _static(info: LayerInfo) -> LayerStats:
     s = LayerStats(info.name, info.kind, act.name if act is not None else None,
                    is_output=info.output_consumer == "output")
     w = getattr(info.module, "weight", None)
-    if isinstance(w, torch.Tensor) and w.dim() >= 2 and info.kind != "norm":
+    if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() and info.kind != "norm":
         s.gain_auto = input_gain(info)  # gain_used: after the pass, with the theory
     return s
 

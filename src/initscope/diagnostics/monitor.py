@@ -96,8 +96,8 @@ class Monitor:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             out = output[0] if isinstance(output, tuple) else output
             if not self.recording or not isinstance(out, torch.Tensor) or not \
-                    out.is_floating_point():
-                return
+                    out.is_floating_point() or out.numel() == 0:
+                return  # (a layer of zero units, or an empty batch: nothing to record)
             with torch.no_grad():
                 t = out.detach()
                 fn = torch_function(info.output_activation) if info.output_activation else None

@@ -30,6 +30,7 @@ from torch import nn
 from .._tabular import dataframe
 from .._tensor_moments import variance
 from .._threads import one_torch_thread
+from .._torch_sampling import check_seed
 from ..guard import invariant_init
 from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full, run_shared
 from .graph import LayerGraph, LayerInfo, layer_graph
@@ -167,6 +168,21 @@ def _own_init(info: LayerInfo, seed: int) -> Plan | None:
     return {n: make(n) for n in values}
 
 
+def _warn_unmatched(overrides: Mapping[str | type[nn.Module], object] | None,
+                    graph: LayerGraph) -> None:
+    """Say which name overrides match no layer of the graph (a typo, or a layer the
+    graph does not see): they would otherwise be ignored in silence."""
+    import fnmatch
+    import warnings
+
+    names = [info.name for info in graph]
+    for key in overrides or {}:
+        if isinstance(key, str) and not any(fnmatch.fnmatchcase(n, key) for n in names):
+            close = [n for n in names if n and key.split("*")[0] in n][:5] or names[:5]
+            warnings.warn(f"initialize: override {key!r} matches no layer, so it changes "
+                          f"nothing; layers are named like {close}", UserWarning, stacklevel=3)
+
+
 #: One parameter to draw: qualified name, parameter, its layer, how.
 _Job = tuple[str, nn.Parameter, LayerInfo, ParamInit]
 
@@ -214,8 +230,8 @@ def initialize(
         raise TypeError(f"atomic must be True or False; got {atomic!r}")
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
-    elif not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
+    else:
+        seed = check_seed("initialize", seed)
     key = scheme.strip().lower() if isinstance(scheme, str) else None
     recipe = RECIPES.get(key) if key else None
     base = None if recipe else policy(scheme)  # validates the name before any tracing
@@ -225,6 +241,7 @@ def initialize(
     else:
         graph = layer_graph(model, example_inputs)
     rule = with_overrides(recipe(graph) if recipe else base, overrides)  # type: ignore[arg-type]
+    _warn_unmatched(overrides, graph)
 
     # First every decision (policies, overrides, a module's own init), then the draws:
     # a policy that fails has changed nothing, atomic or not.
@@ -237,7 +254,14 @@ def initialize(
                                     covered=False))
             continue
         if info.name not in plans:
-            plans[info.name] = normalize(rule(info), info) or _own_init(info, seed)
+            try:
+                plans[info.name] = normalize(rule(info), info) or _own_init(info, seed)
+            except (ValueError, TypeError) as e:  # say which parameter could not be planned
+                if f"{info.name!r}" in str(e):
+                    raise
+                raise type(e)(f"cannot initialize {name!r} (layer {info.name!r}, "
+                              f"{type(info.module).__name__}, shape {tuple(param.shape)}): "
+                              f"{e}") from e
         local = name[len(info.name) + 1:] if info.name else name
         plan = plans[info.name]
         step = plan.get(local) if plan else None

@@ -59,8 +59,8 @@ def _layer_sigmas(info: LayerInfo, second_moment: SecondMoment
                   ) -> tuple[float, float, float] | None:
     m = info.module
     weight = getattr(m, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
-        return None
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 2 or weight.numel() == 0:
+        return None  # (a layer of zero units has no variance to propagate)
     f = weight_fans(info).of(tuple(weight.shape))
     var_w = second_moment(weight)  # second moment: the mean may be nonzero
     bias = getattr(m, "bias", None)

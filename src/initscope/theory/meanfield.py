@@ -53,6 +53,24 @@ def _check(sigma_w2: float, sigma_b2: float) -> None:
         raise ValueError(f"sigma_b2 must be a non-negative finite number; got {sigma_b2!r}")
 
 
+def _check_length(name: str, q: float, *, zero: bool = False) -> None:
+    ok = isinstance(q, (int, float)) and not isinstance(q, bool) and math.isfinite(q) and (
+        q >= 0 if zero else q > 0)
+    if not ok:
+        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} finite "
+                         f"number (a second moment); got {q!r}")
+
+
+def _check_correlation(name: str, c: float) -> None:
+    if not (isinstance(c, (int, float)) and not isinstance(c, bool) and -1.0 <= c <= 1.0):
+        raise ValueError(f"{name} must lie in [-1, 1] (a correlation); got {c!r}")
+
+
+def _check_depth(depth: int) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
+        raise ValueError(f"depth must be an int >= 0 (a number of layers); got {depth!r}")
+
+
 def _moment(act: Activation, q: float, *, derivative: bool = False) -> float:
     """E[phi(sqrt(q) z)^2] (or of phi')."""
     # At q = 0 take the limit q -> 0+ (for ReLU E[phi'^2] stays 1/2, not phi'(0)^2 = 0).
@@ -69,6 +87,7 @@ def q_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, q: float
     1.7
     """
     _check(sigma_w2, sigma_b2)
+    _check_length("q", q, zero=True)
     return sigma_w2 * _moment(_act(activation), q) + sigma_b2
 
 
@@ -84,6 +103,7 @@ def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     """
     act = _act(activation)
     _check(sigma_w2, sigma_b2)
+    _check_length("q0", q0)
 
     def excess(q: float) -> float:
         return sigma_w2 * _moment(act, q) + sigma_b2 - q
@@ -122,8 +142,9 @@ def c_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
     """One step of the correlation map at length ``q`` (default q*)."""
     act = _act(activation)
     _check(sigma_w2, sigma_b2)
-    if not -1.0 <= c <= 1.0:
-        raise ValueError(f"correlation c must lie in [-1, 1]; got {c!r}")
+    _check_correlation("correlation c", c)
+    if q is not None:
+        _check_length("q", q)
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if not 0.0 < q < math.inf:
         raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
@@ -138,6 +159,7 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     direction of the flow, from a table and Brent's method (iterating the map crawls near
     criticality)."""
     act = _act(activation)
+    _check_correlation("c0", c0)
     q = q_star(act, sigma_w2, sigma_b2)
     if not 0.0 < q < math.inf:
         raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
@@ -171,6 +193,8 @@ def chi1(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
     """sigma_w2 E[phi'(sqrt(q*) z)^2]: 1 at criticality, < 1 ordered, > 1 chaotic."""
     act = _act(activation)
     _check(sigma_w2, sigma_b2)
+    if q is not None:
+        _check_length("q", q, zero=True)
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if q == math.inf:
         return math.inf
@@ -181,6 +205,11 @@ def chi_c(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
           q: float | None = None, h: float = 1e-5) -> float:
     """Slope of the c-map at ``c`` (one-sided difference at c = 1)."""
     act = _act(activation)
+    _check_correlation("correlation c", c)
+    if not (isinstance(h, (int, float)) and 0.0 < h < 1.0):
+        raise ValueError(f"h (the difference step) must lie in (0, 1); got {h!r}")
+    if q is not None:
+        _check_length("q", q)
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if c >= 1.0 - h:
         return chi1(act, sigma_w2, sigma_b2, q)
@@ -244,6 +273,11 @@ def depth_scales(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 
     return DepthScales(q, cs, x1, xi_q, xi_c)
 
 
+#: A length fixed point this many times sigma_b2 next to chi_1 = 1 is a divergent one
+#: met at the precision of the bisection (the bisection stops 1e-10 from the root).
+_DEGENERATE = 1e6
+
+
 def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
                       lo: float = 1e-3, hi: float = 1e3, tol: float = 1e-10) -> float:
     """The sigma_w2 at which chi_1 = 1 for this sigma_b2 (the order-to-chaos transition).
@@ -275,6 +309,18 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
             a = m
         else:
             b = m
+    if sigma_b2 > 0:
+        q_below = q_star(act, a, sigma_b2)
+        if not q_below < _DEGENERATE * sigma_b2:
+            # chi_1 = 1 where the length map has no finite fixed point: ReLU and other
+            # positively homogeneous maps (q -> sigma_w2 q / 2 + sigma_b2 at chi_1 = 1 is
+            # q + sigma_b2, which grows without bound)
+            raise ValueError(
+                f"{act.name}'s critical point is degenerate at sigma_b2={sigma_b2}: chi_1 = 1 "
+                f"at sigma_w2 = {math.sqrt(a * b):.6g}, but there the length fixed point q* "
+                "is infinite (the signal grows by sigma_b2 every layer); an edge of chaos "
+                "with finite q* exists only at sigma_b2 = 0"
+            )
     below = chi1(act, a, sigma_b2)
     if abs(below - 1.0) > 1e-6:
         # chi_1 jumped over 1: the stable length fixed point vanished there (a saddle-node
@@ -299,6 +345,8 @@ def variance_trajectory(activation: ActivationLike, sigma_w2: float, sigma_b2: f
     """q^0 = q0, q^1, ..., q^depth: predicted pre-activation variance per layer."""
     act = _act(activation)
     _check(sigma_w2, sigma_b2)
+    _check_depth(depth)
+    _check_length("q0", q0, zero=True)
     out = [q0]
     for _ in range(depth):
         out.append(min(Q_MAX, sigma_w2 * _moment(act, out[-1]) + sigma_b2))
@@ -377,8 +425,10 @@ def chi1_grid(activation: ActivationLike, sigma_w2s: NDArray[np.float64] | list[
     act = _act(activation)
     ws = np.asarray(sigma_w2s, dtype=np.float64)
     bs = np.asarray(sigma_b2s, dtype=np.float64)
-    if np.any(ws <= 0) or np.any(bs < 0):
-        raise ValueError("sigma_w2s must be > 0 and sigma_b2s >= 0")
+    if not (np.all(np.isfinite(ws)) and np.all(np.isfinite(bs))) or np.any(ws <= 0) or \
+            np.any(bs < 0):
+        raise ValueError("sigma_w2s must be > 0 and sigma_b2s >= 0, all finite")
+    _check_length("q0", q0)
     lo, hi = Q_GRID_RANGE
     qs = np.logspace(math.log10(lo), math.log10(hi), int(Q_GRID * math.log10(hi / lo)) + 1)
     m, d = _moments_table(act, qs)

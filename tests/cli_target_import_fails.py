@@ -1,0 +1,1 @@
+raise NameError("name broken_thing is not defined")
