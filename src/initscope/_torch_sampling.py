@@ -56,15 +56,19 @@ def check_seed(fn: str, seed: object) -> int:
     return int(seed)
 
 
+_LARGEST: dict[torch.dtype, float] = {}
+
+
 def check_in_range(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
     """Refuse values that ``tensor``'s dtype cannot hold: [low, high] must lie inside its
     finite range, or the fill would write inf (``normal_(std=1e300)`` on float32)."""
-    if tensor.dtype.is_floating_point:
-        top = torch.finfo(tensor.dtype).max
-        if not (-top <= low and high <= top):
-            raise ValueError(
-                f"{fn}: values up to {max(abs(low), abs(high)):.3g} are beyond {tensor.dtype}'s "
-                f"range (largest {top:.3g}): they would be written as inf")
+    top = _LARGEST.get(tensor.dtype)
+    if top is None and tensor.dtype.is_floating_point:
+        top = _LARGEST.setdefault(tensor.dtype, torch.finfo(tensor.dtype).max)
+    if top is not None and not (-top <= low and high <= top):
+        raise ValueError(
+            f"{fn}: values up to {max(abs(low), abs(high)):.3g} are beyond {tensor.dtype}'s "
+            f"range (largest {top:.3g}): they would be written as inf")
 
 
 def skip(tensor: torch.Tensor) -> bool:
@@ -99,10 +103,25 @@ def _buffer(tensor: torch.Tensor) -> torch.Tensor:
 
 def uniform(tensor: torch.Tensor, low: float, high: float, generator: Source) -> torch.Tensor:
     if isinstance(generator, Stream):
-        return generator.uniform_(tensor, low, high)
-    buf = _buffer(tensor)
-    buf.uniform_(low, high, generator=generator)
-    return _into(tensor, buf)
+        generator.uniform_(tensor, low, high)
+    else:
+        buf = _buffer(tensor)
+        buf.uniform_(low, high, generator=generator)
+        _into(tensor, buf)
+    if tensor.dtype in _LOW_PRECISION:  # the cast from float32 may round past a bound
+        local = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
+        local.clamp_(*inside_bounds(low, high, tensor.dtype))
+    return tensor
+
+
+def check_representable(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
+    """Refuse an interval [low, high] that holds no value of ``tensor``'s dtype (every
+    value written would lie outside it)."""
+    if tensor.dtype.is_floating_point:
+        lo, hi = inside_bounds(low, high, tensor.dtype)
+        if lo > hi:
+            raise ValueError(f"{fn}: no {tensor.dtype} value lies in [{low!r}, {high!r}]; "
+                             "widen the interval or use a wider dtype")
 
 
 def normal(tensor: torch.Tensor, mean: float, std: float, generator: Source) -> torch.Tensor:
@@ -267,6 +286,12 @@ def random_rows_mask(
         flat[new] = True
         missing = missing - torch.bincount(new % cols, minlength=cols)
     return ~mask if flip else mask
+
+
+def extent(draw: Draw) -> float:
+    """How far from 0 a draw's values reach: its bound, or 8 std for a normal (beyond
+    any draw of the float32 grid, 5.3 std, or of torch's normal_)."""
+    return draw.bound if draw.distribution != "normal" else 8.0 * draw.std
 
 
 def sample(tensor: torch.Tensor, draw: Draw, generator: Source) -> torch.Tensor:

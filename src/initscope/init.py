@@ -113,6 +113,8 @@ def _scaled(
             _s.draw_for(rule, resolve_fans(tuple(shape), fans)))
     except (TypeError, ValueError) as e:
         raise type(e)(f"{fn}: {e}") from None
+    reach = _s.extent(draw)
+    _s.check_in_range(fn, tensor, -reach, reach)
     if tensor.is_meta:
         return tensor
     _s.sample(tensor.detach(), draw, generator)
@@ -142,6 +144,7 @@ def uniform_(
     if not lo <= hi:
         raise ValueError(f"uniform_: need a <= b; got a={a!r}, b={b!r}")
     _s.check_in_range("uniform_", tensor, lo, hi)
+    _s.check_representable("uniform_", tensor, lo, hi)
     if _s.skip(tensor):
         return tensor
     _s.uniform(tensor.detach(), lo, hi, generator)
@@ -192,6 +195,7 @@ def trunc_normal_(
     if not lo < hi:
         raise ValueError(f"{fn}: need a < b; got a={a!r}, b={b!r}")
     _s.check_in_range(fn, tensor, max(lo, m - 8 * s), min(hi, m + 8 * s))
+    _s.check_representable(fn, tensor, lo, hi)
     if _s.skip(tensor):
         return tensor
     _s.trunc_normal(tensor.detach(), m, s, lo, hi, generator)

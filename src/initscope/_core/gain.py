@@ -96,6 +96,9 @@ def _torch_gain(act: Activation) -> float:
     name = act.torch_name
     if name == "leaky_relu":
         slope = 0.01 if act.param is None else act.param
+        if not abs(slope) < 1e150:  # slope**2 would overflow (torch: OverflowError)
+            raise ValueError(f"leaky_relu slope {slope!r} makes the gain sqrt(2 / (1 + "
+                             "slope^2)) underflow to 0")
         return math.sqrt(2.0 / (1.0 + slope**2))
     if name is None or name not in _TORCH_GAINS:
         raise ValueError(

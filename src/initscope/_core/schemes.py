@@ -14,7 +14,7 @@ from .scaling import Distribution, Mode, VarianceScaling
 @lru_cache(maxsize=256)
 def xavier(gain: float = 1.0, distribution: Distribution = "uniform") -> VarianceScaling:
     """Glorot & Bengio 2010 ("normalized" init, eq. 16): Var = gain^2 * 2 / (fan_in + fan_out)."""
-    return VarianceScaling(gain**2, "fan_avg", distribution)
+    return VarianceScaling(gain * gain, "fan_avg", distribution)  # (inf, not OverflowError)
 
 
 @lru_cache(maxsize=256)
@@ -22,7 +22,7 @@ def he(
     gain: float = 2.0**0.5, mode: Mode = "fan_in", distribution: Distribution = "normal"
 ) -> VarianceScaling:
     """He et al. 2015, eq. 10 (fan_in) / eq. 14 (fan_out): Var = gain^2 / fan."""
-    return VarianceScaling(gain**2, mode, distribution)
+    return VarianceScaling(gain * gain, mode, distribution)
 
 
 @lru_cache(maxsize=256)

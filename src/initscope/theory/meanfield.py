@@ -27,6 +27,7 @@ identity) are the test oracles. The convention is that of the papers: sigma_w2 i
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,24 +47,33 @@ def _act(spec: ActivationLike) -> Activation:
     return spec if isinstance(spec, Activation) else resolve_activation(spec)
 
 
-def _check(sigma_w2: float, sigma_b2: float) -> None:
-    if not (sigma_w2 > 0 and math.isfinite(sigma_w2)):
+def _number(x: object) -> bool:
+    """A real Python or NumPy number (the theory is NumPy: no tensors, no bools)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _check(sigma_w2: float, sigma_b2: float) -> tuple[float, float]:
+    """The two variances, validated, as Python floats (NumPy float32 scalars would turn
+    the theory's arithmetic into float32)."""
+    if not (_number(sigma_w2) and sigma_w2 > 0 and math.isfinite(sigma_w2)):
         raise ValueError(f"sigma_w2 must be a positive finite number; got {sigma_w2!r}")
-    if not (sigma_b2 >= 0 and math.isfinite(sigma_b2)):
+    if not (_number(sigma_b2) and sigma_b2 >= 0 and math.isfinite(sigma_b2)):
         raise ValueError(f"sigma_b2 must be a non-negative finite number; got {sigma_b2!r}")
+    return float(sigma_w2), float(sigma_b2)
 
 
-def _check_length(name: str, q: float, *, zero: bool = False) -> None:
-    ok = isinstance(q, (int, float)) and not isinstance(q, bool) and math.isfinite(q) and (
-        q >= 0 if zero else q > 0)
+def _check_length(name: str, q: float, *, zero: bool = False) -> float:
+    ok = _number(q) and math.isfinite(q) and (q >= 0 if zero else q > 0)
     if not ok:
         raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} finite "
                          f"number (a second moment); got {q!r}")
+    return float(q)
 
 
-def _check_correlation(name: str, c: float) -> None:
-    if not (isinstance(c, (int, float)) and not isinstance(c, bool) and -1.0 <= c <= 1.0):
+def _check_correlation(name: str, c: float) -> float:
+    if not (_number(c) and -1.0 <= c <= 1.0):
         raise ValueError(f"{name} must lie in [-1, 1] (a correlation); got {c!r}")
+    return float(c)
 
 
 def _check_depth(depth: int) -> None:
@@ -86,8 +96,8 @@ def q_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, q: float
     >>> round(q_map("relu", 2.0, 0.0, 1.7), 12)   # He init keeps ReLU's q exactly
     1.7
     """
-    _check(sigma_w2, sigma_b2)
-    _check_length("q", q, zero=True)
+    sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
+    q = _check_length("q", q, zero=True)
     return sigma_w2 * _moment(_act(activation), q) + sigma_b2
 
 
@@ -102,8 +112,8 @@ def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     G < 0, so q* is the first root in that direction, polished by Brent's method.
     """
     act = _act(activation)
-    _check(sigma_w2, sigma_b2)
-    _check_length("q0", q0)
+    sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
+    q0 = _check_length("q0", q0)
 
     def excess(q: float) -> float:
         return sigma_w2 * _moment(act, q) + sigma_b2 - q
@@ -141,10 +151,10 @@ def c_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
           q: float | None = None) -> float:
     """One step of the correlation map at length ``q`` (default q*)."""
     act = _act(activation)
-    _check(sigma_w2, sigma_b2)
-    _check_correlation("correlation c", c)
+    sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
+    c = _check_correlation("correlation c", c)
     if q is not None:
-        _check_length("q", q)
+        q = _check_length("q", q)
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if not 0.0 < q < math.inf:
         raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
@@ -159,7 +169,7 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     direction of the flow, from a table and Brent's method (iterating the map crawls near
     criticality)."""
     act = _act(activation)
-    _check_correlation("c0", c0)
+    c0 = _check_correlation("c0", c0)
     q = q_star(act, sigma_w2, sigma_b2)
     if not 0.0 < q < math.inf:
         raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
@@ -192,9 +202,9 @@ def chi1(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
          q: float | None = None) -> float:
     """sigma_w2 E[phi'(sqrt(q*) z)^2]: 1 at criticality, < 1 ordered, > 1 chaotic."""
     act = _act(activation)
-    _check(sigma_w2, sigma_b2)
+    sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
     if q is not None:
-        _check_length("q", q, zero=True)
+        q = _check_length("q", q, zero=True)
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if q == math.inf:
         return math.inf
@@ -205,11 +215,11 @@ def chi_c(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
           q: float | None = None, h: float = 1e-5) -> float:
     """Slope of the c-map at ``c`` (one-sided difference at c = 1)."""
     act = _act(activation)
-    _check_correlation("correlation c", c)
+    c = _check_correlation("correlation c", c)
     if not (isinstance(h, (int, float)) and 0.0 < h < 1.0):
         raise ValueError(f"h (the difference step) must lie in (0, 1); got {h!r}")
     if q is not None:
-        _check_length("q", q)
+        q = _check_length("q", q)
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if c >= 1.0 - h:
         return chi1(act, sigma_w2, sigma_b2, q)
@@ -286,7 +296,7 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
     1.76
     """
     act = _act(activation)
-    _check(1.0, sigma_b2)
+    _, sigma_b2 = _check(1.0, sigma_b2)
 
     def excess(sw2: float) -> float:
         return chi1(act, sw2, sigma_b2) - 1.0
@@ -344,9 +354,9 @@ def variance_trajectory(activation: ActivationLike, sigma_w2: float, sigma_b2: f
                         depth: int, q0: float = 1.0) -> NDArray[np.float64]:
     """q^0 = q0, q^1, ..., q^depth: predicted pre-activation variance per layer."""
     act = _act(activation)
-    _check(sigma_w2, sigma_b2)
+    sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
     _check_depth(depth)
-    _check_length("q0", q0, zero=True)
+    q0 = _check_length("q0", q0, zero=True)
     out = [q0]
     for _ in range(depth):
         out.append(min(Q_MAX, sigma_w2 * _moment(act, out[-1]) + sigma_b2))
@@ -428,7 +438,7 @@ def chi1_grid(activation: ActivationLike, sigma_w2s: NDArray[np.float64] | list[
     if not (np.all(np.isfinite(ws)) and np.all(np.isfinite(bs))) or np.any(ws <= 0) or \
             np.any(bs < 0):
         raise ValueError("sigma_w2s must be > 0 and sigma_b2s >= 0, all finite")
-    _check_length("q0", q0)
+    q0 = _check_length("q0", q0)
     lo, hi = Q_GRID_RANGE
     qs = np.logspace(math.log10(lo), math.log10(hi), int(Q_GRID * math.log10(hi / lo)) + 1)
     m, d = _moments_table(act, qs)
