@@ -195,7 +195,9 @@ def _normal_then_redraw(tensor: torch.Tensor, mean: float, std: float, a: float,
                 flat[idx] = _inverse_cdf(idx.numel(), mean, std, a, b, flat, generator)
     else:
         flat.copy_(_inverse_cdf(flat.numel(), mean, std, a, b, flat, generator))
-    flat.clamp_(*inside_bounds(a, b, flat.dtype))  # comparisons in float32 round a, b
+    lo, hi = inside_bounds(a, b, flat.dtype)
+    if (lo, hi) != (a, b):  # a bound the dtype cannot hold: comparisons rounded it
+        flat.clamp_(lo, hi)
     _into(tensor, buf)
 
 
