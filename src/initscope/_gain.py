@@ -128,15 +128,15 @@ def as_gain(
     """
     if type(spec) is float and 0.0 < spec < math.inf:
         return spec  # the common case, first (a per-call cost small tensors feel)
+    if isinstance(spec, str):  # before the number checks: names are the other common case
+        if criterion is None:
+            return _auto_gain(spec, param)
+        return _named_gain(spec, param, criterion)
     number = real_number(spec)
     if number is not None or isinstance(spec, (bool, np.bool_)):
         if number is None or not (math.isfinite(number) and number > 0):
             raise ValueError(f"gain must be a positive finite number; got {spec!r}")
         return number
-    if isinstance(spec, str):
-        if criterion is None:
-            return _auto_gain(spec, param)
-        return _named_gain(spec, param, criterion)
     if isinstance(spec, (int, float)):  # narrowed for the type checker: handled above
         raise ValueError(f"gain must be a positive finite number; got {spec!r}")
     act = resolve_activation(spec, param)

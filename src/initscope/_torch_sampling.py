@@ -23,6 +23,10 @@ from .rng import Stream, _ndtr, inside_bounds, is_dtensor
 Source = torch.Generator | Stream | None
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_WIDE = (torch.float32, torch.float64)
+#: An interval wider than this times its largest magnitude holds float32 values (their
+#: relative spacing is 1.2e-7).
+_RELATIVE_GAP = 1e-6
 
 
 def check_floating(tensor: torch.Tensor, fn: str) -> None:
@@ -39,7 +43,7 @@ def check_floating(tensor: torch.Tensor, fn: str) -> None:
 def check_number(fn: str, name: str, value: object, *, positive: bool = False) -> float:
     if type(value) is float and math.isfinite(value) and (value > 0 or not positive):
         return value  # the common case, first (a per-call cost small tensors feel)
-    v = real_number(value)
+    v = float(value) if type(value) is int else real_number(value)  # (int: no ABC check)
     if v is None or not math.isfinite(v):
         raise ValueError(f"{fn}: {name} must be a finite number; got {value!r}")
     if positive and v <= 0:
@@ -57,11 +61,15 @@ def check_seed(fn: str, seed: object) -> int:
 
 
 _LARGEST: dict[torch.dtype, float] = {}
+#: The smallest largest finite value of the floating dtypes: values within it fit all.
+FLOAT16_MAX = torch.finfo(torch.float16).max
 
 
 def check_in_range(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
     """Refuse values that ``tensor``'s dtype cannot hold: [low, high] must lie inside its
     finite range, or the fill would write inf (``normal_(std=1e300)`` on float32)."""
+    if low >= -FLOAT16_MAX and high <= FLOAT16_MAX:
+        return  # every floating dtype holds them: the common case, first
     top = _LARGEST.get(tensor.dtype)
     if top is None and tensor.dtype.is_floating_point:
         top = _LARGEST.setdefault(tensor.dtype, torch.finfo(tensor.dtype).max)
@@ -117,6 +125,8 @@ def uniform(tensor: torch.Tensor, low: float, high: float, generator: Source) ->
 def check_representable(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
     """Refuse an interval [low, high] that holds no value of ``tensor``'s dtype (every
     value written would lie outside it)."""
+    if tensor.dtype in _WIDE and high - low > _RELATIVE_GAP * max(abs(low), abs(high)):
+        return  # wider than float32's spacing there: values lie inside (the common case)
     if tensor.dtype.is_floating_point:
         lo, hi = inside_bounds(low, high, tensor.dtype)
         if lo > hi:
