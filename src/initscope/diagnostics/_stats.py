@@ -124,12 +124,12 @@ def unit_gram(rows: torch.Tensor, generator: torch.Generator,
     if x.shape[0] < 2:
         return None
     floor = rounding_floor(dtype if dtype is not None else x.dtype)
-    x = x.double()
-    finite = bool(torch.isfinite(x).all())
+    x = x.double()  # float32 products are exact in float64: the Gram is the same anywhere
+    flat = x.reshape(-1)
+    total = float(torch.dot(flat, flat))  # NaN or inf exactly when a value is not finite
     mu = x.mean(dim=0)
     xc = x - mu
-    total = float(torch.dot(x.reshape(-1), x.reshape(-1)))
-    return UnitGram(xc.T @ xc, mu, x.shape[0], finite, floor * floor * total)
+    return UnitGram(xc.T @ xc, mu, x.shape[0], math.isfinite(total), floor * floor * total)
 
 
 def _batches(grams: list[UnitGram | None]) -> list[tuple[list[int], list[UnitGram]]]:
