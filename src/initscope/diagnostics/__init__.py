@@ -2,15 +2,15 @@
 
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
-from ._diagnose import Diagnosis as Diagnosis
-from ._diagnose import LayerStats as LayerStats
 from ._diagnose import diagnose as diagnose
 from .layer_jacobian import LayerJacobian as LayerJacobian
 from .layer_jacobian import layer_jacobian_singular_values as layer_jacobian_singular_values
 from .monitor import Monitor as Monitor
+from .records import Diagnosis as Diagnosis
+from .records import LayerStats as LayerStats
+from .records import Verdict as Verdict
 from .spectrum import JacobianSpectrum as JacobianSpectrum
 from .spectrum import jacobian_spectrum as jacobian_spectrum
-from .verdicts import Verdict as Verdict
 
 __all__ = [
     "Comparison",

@@ -15,7 +15,8 @@ from torch import nn
 
 from .._tabular import dataframe
 from ..model.apply import initialize
-from ._diagnose import Diagnosis, diagnose
+from ._diagnose import diagnose
+from .records import Diagnosis
 
 
 @dataclass

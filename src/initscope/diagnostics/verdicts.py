@@ -14,18 +14,12 @@ nothing, so the other rules read only the layers before it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from .records import Severity, Verdict
 
 if TYPE_CHECKING:
-    from ._diagnose import LayerStats
-
-Kind = Literal[
-    "non_finite", "symmetry", "saturation", "dead_units", "vanishing_forward",
-    "exploding_forward", "vanishing_gradients", "exploding_gradients", "rank_collapse",
-    "gain_mismatch",
-]
-Severity = Literal["failure", "warning"]
+    from .records import LayerStats
 
 #: A layer whose units are identical copies (zeros / ones / constant init) beyond this.
 SYMMETRIC = 0.9
@@ -48,22 +42,6 @@ GAIN_OFF = 2.0
 #: Effective rank below this fraction of the units (after the first layer).
 RANK = 0.05
 _WEIGHTED = ("linear", "conv", "conv_transpose", "attention", "rnn", "other")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One problem: its ``kind``, the ``evidence`` (layers and numbers), the ``reason``,
-    the ``fix`` and its ``severity`` ("failure" or "warning")."""
-
-    kind: Kind
-    evidence: str
-    reason: str
-    fix: str
-    severity: Severity = "failure"
-
-    def __str__(self) -> str:
-        tag = " (warning)" if self.severity == "warning" else ""
-        return f"{self.kind}{tag}: {self.evidence}. {self.reason} Fix: {self.fix}"
 
 
 def _gain_hint(layers: list[LayerStats], backward: bool = False) -> str:
