@@ -173,7 +173,7 @@ def test_a_graph_is_reused_only_for_its_own_model():
     model is refused by diagnose, initialize and predict, which leave the model as it was;
     predict with a scheme and this model's graph works on its copy, not the model."""
     import initscope
-    from initscope.theory import predict
+    from initscope.diagnostics import predict
     from tests.architectures import mlp
 
     torch.manual_seed(0)

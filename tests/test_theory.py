@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from initscope import theory
+from initscope import diagnostics, theory
 from tests.torch_activations import TORCH_FN
 
 
@@ -153,7 +153,7 @@ def test_variance_trajectory_through_a_wide_mlp(name, sw2, sb2):
 
 @pytest.mark.parametrize("act", [torch.nn.Tanh, torch.nn.ReLU, torch.nn.GELU])
 def test_predict_matches_a_real_model(act):
-    """theory.predict on a real 5-layer, 1000-wide MLP under "auto" and "xavier": the
+    """diagnostics.predict on a real 5-layer, 1000-wide MLP under "auto" and "xavier": the
     measured second moment of every layer's pre-activations and the variance of their
     gradients (relative to the last layer's) agree with the prediction within 12%
     (finite width; the backward pass compounds per-layer errors)."""
@@ -162,7 +162,7 @@ def test_predict_matches_a_real_model(act):
 
     for scheme in ("auto", "xavier"):
         model = mlp(5, 1000, act)
-        preds = theory.predict(model, scheme, seed=4)
+        preds = diagnostics.predict(model, scheme, seed=4)
         initscope.initialize(model, scheme, seed=4)  # the same weights predict() used
         pre = []
         h = torch.randn(512, 1000, generator=torch.Generator().manual_seed(0))
@@ -182,7 +182,7 @@ def test_predict_matches_a_real_model(act):
 def test_predict_stops_where_the_chain_theory_stops():
     from tests.architectures import GPT
 
-    preds = {p.name: p for p in theory.predict(GPT(), "gpt2")}
+    preds = {p.name: p for p in diagnostics.predict(GPT(), "gpt2")}
     assert preds["h.0.c_fc"].q_in == pytest.approx(1.0)  # after a LayerNorm
     assert preds["h.0.c_proj"].q_in is not None            # gelu after c_fc: a chain
     assert preds["h.0.attn.c_proj"].q_in is None          # reads attention: not predicted
@@ -256,10 +256,10 @@ def test_predict_backward_through_a_custom_activation_module():
             return x * torch.sigmoid(x)
 
     import initscope
-    from initscope.theory.meanfield import _moment
+    from initscope.theory.meanfield import gaussian_moment as _moment
 
     net = torch.nn.Sequential(torch.nn.Linear(64, 64), Squash(), torch.nn.Linear(64, 64))
-    first, second = theory.predict(net, "auto")
+    first, second = diagnostics.predict(net, "auto")
     assert second.activation == "Squash" and second.q_in == pytest.approx(first.q_out)
     silu = initscope.activation(torch.nn.SiLU())
     chi = second.sigma_w2_backward * _moment(silu, first.q_out, derivative=True)

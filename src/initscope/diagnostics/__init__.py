@@ -6,6 +6,8 @@ from ._diagnose import diagnose as diagnose
 from .layer_jacobian import LayerJacobian as LayerJacobian
 from .layer_jacobian import layer_jacobian_singular_values as layer_jacobian_singular_values
 from .monitor import Monitor as Monitor
+from .predict import LayerPrediction as LayerPrediction
+from .predict import predict as predict
 from .records import Diagnosis as Diagnosis
 from .records import LayerStats as LayerStats
 from .records import Verdict as Verdict
@@ -17,6 +19,7 @@ __all__ = [
     "Diagnosis",
     "JacobianSpectrum",
     "LayerJacobian",
+    "LayerPrediction",
     "LayerStats",
     "Monitor",
     "Verdict",
@@ -24,4 +27,5 @@ __all__ = [
     "diagnose",
     "jacobian_spectrum",
     "layer_jacobian_singular_values",
+    "predict",
 ]

@@ -27,15 +27,14 @@ from .._state import buffers_kept
 from .._tensor_moments import mean_square, moments, nonfinite_fraction, variance
 from .._torch_activation import torch_function
 from .._torch_sampling import check_seed
-from ..model.graph import LayerGraph, LayerInfo, layer_graph
-from ..model.policies import input_gain, weight_fans
+from ..model.graph import LayerGraph, LayerInfo, input_gain, layer_graph, weight_fans
 from . import _stats
 from .layer_jacobian import linear_jacobian_singular_values
 from .records import Diagnosis, LayerStats
 from .verdicts import SYMMETRIC, first_nonfinite, judge
 
 if TYPE_CHECKING:
-    from ..theory._predict import SecondMoment
+    from .predict import SecondMoment
 
 #: |tanh| above, or sigmoid outside [SAT_LOW, SAT_HIGH], counts as saturated
 #: (Glorot & Bengio 2010 sec. 3.1 look at the same regions).
@@ -283,7 +282,7 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
     """Put the mean-field prediction for the model's current weights next to each
     measured pre-activation second moment, and say where they part. ``second_moment``
     reads a weight's or bias's mean square."""
-    from ..theory._predict import predict_chain
+    from .predict import predict_chain
 
     first = next((t for t in tree_leaves(args) if isinstance(t, torch.Tensor)
                   and t.is_floating_point()), None)

@@ -34,8 +34,8 @@ from .._torch_sampling import check_seed
 from ..guard import invariant_init
 from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full, run_shared
 from .graph import LayerGraph, LayerInfo, layer_graph
-from .policies import ParamInit, Plan, Policy, normalize, policy, with_overrides
-from .recipes import RECIPES
+from .policies import ParamInit, Plan, Policy, normalize
+from .schemes import apply_overrides, resolve, resolve_overrides
 
 
 def parameter_seed(seed: int, name: str) -> int:
@@ -203,11 +203,12 @@ def initialize(
         model: any ``nn.Module``; on the meta device, materialize first with ``to_empty``.
         scheme: a scheme name (``initscope.model.policies.SCHEMES`` or ``"uniform(a,b)"``),
             a recipe name (``initscope.model.recipes.RECIPES``: fixup, gpt2, ...), or a
-            policy function ``LayerInfo -> plan | None``.
+            policy function ``LayerInfo -> plan | None`` (one registry resolves them:
+            :mod:`initscope.model.schemes`).
         example_inputs: inputs to trace by running the model, when torch.fx cannot.
         seed: makes every parameter a function of (seed, name); None draws a seed.
-        overrides: per qualified name (exact or glob) or module type, another scheme or
-            policy.
+        overrides: per qualified name (exact or glob) or module type, another scheme,
+            recipe or policy.
         graph: a precomputed :func:`layer_graph`.
         atomic: compute every new value in a buffer of its own and write them all at the
             end, so that the model is bit-identical after any error (the default). False
@@ -232,15 +233,13 @@ def initialize(
         seed = int(torch.randint(0, 2**62, (1,)).item())
     else:
         seed = check_seed("initialize", seed)
-    key = scheme.strip().lower() if isinstance(scheme, str) else None
-    recipe = RECIPES.get(key) if key else None
-    base = None if recipe else policy(scheme)  # validates the name before any tracing
-    with_overrides(base or (lambda info: None), overrides)  # validates the overrides too
+    base = resolve(scheme)  # names and overrides are validated before any tracing
+    resolved = resolve_overrides(overrides)
     if graph is not None:
         graph.require_of(model, "initialize")
     else:
         graph = layer_graph(model, example_inputs)
-    rule = with_overrides(recipe(graph) if recipe else base, overrides)  # type: ignore[arg-type]
+    rule = apply_overrides(base, resolved, graph)
     _warn_unmatched(overrides, graph)
 
     # First every decision (policies, overrides, a module's own init), then the draws:

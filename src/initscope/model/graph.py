@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from .._core.activations import Activation, activation
+from .._core.fans import FanSpec
+from .._core.gain import gain_of
 from .._torch_activation import from_torch, known_module
 from ._ir import ACTIVATION_OPS, ATTENTION_OPS, NORM_OPS, TRANSPARENT_OPS, Node, Trace
 from ._trace import is_leaf, trace_dynamic, trace_fx, trace_sequential
@@ -418,3 +420,24 @@ def layer_graph(model: nn.Module, example_inputs: Any = None) -> LayerGraph:
     if note:
         graph.notes.append(note)
     return graph
+
+
+# --- what a layer asks of its weights -------------------------------------------------
+
+
+def input_gain(info: LayerInfo) -> float:
+    """Forward gain of the nonlinearity feeding the layer; 1 when none does."""
+    if info.input_activation is None:
+        return 1.0
+    return gain_of(info.input_activation, "forward")
+
+
+def weight_fans(info: LayerInfo, name: str = "weight") -> FanSpec:
+    """The fan spec of a layer's weight, from what the graph knows about it."""
+    m = info.module
+    groups = int(getattr(m, "groups", 1))
+    if info.kind == "conv_transpose":
+        return FanSpec("torch_conv_transpose", groups=groups)
+    if info.kind == "embedding":
+        return FanSpec("embedding")
+    return FanSpec("torch", groups=groups, splits=info.splits)

@@ -25,10 +25,9 @@ The built-in schemes, each a few lines below:
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,8 +35,7 @@ from torch import nn
 
 from .. import init
 from .._core.fans import Fans, FanSpec
-from .._core.gain import gain_of
-from .graph import LayerInfo
+from .graph import LayerInfo, input_gain, weight_fans
 
 #: The random source a fill gets: a counter-based :class:`initscope.rng.Stream` from
 #: :func:`initialize`, or any ``generator=`` an :mod:`initscope.init` function accepts.
@@ -108,24 +106,6 @@ def _one(t: torch.Tensor, g: RandomSource) -> object:
 
 _ZERO = ParamInit("zeros", _zero, target_std=0.0, elementwise=True, pure=True)
 _ONE = ParamInit("ones", _one, target_std=0.0, elementwise=True, pure=True)
-
-
-def input_gain(info: LayerInfo) -> float:
-    """Forward gain of the nonlinearity feeding the layer; 1 when none does."""
-    if info.input_activation is None:
-        return 1.0
-    return gain_of(info.input_activation, "forward")
-
-
-def weight_fans(info: LayerInfo, name: str = "weight") -> FanSpec:
-    """The fan spec of a layer's weight, from what the graph knows about it."""
-    m = info.module
-    groups = int(getattr(m, "groups", 1))
-    if info.kind == "conv_transpose":
-        return FanSpec("torch_conv_transpose", groups=groups)
-    if info.kind == "embedding":
-        return FanSpec("embedding")
-    return FanSpec("torch", groups=groups, splits=info.splits)
 
 
 def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: float,
@@ -386,14 +366,11 @@ _UNIFORM = re.compile(r"^uniform\(\s*([-+.\deE]+)\s*,\s*([-+.\deE]+)\s*\)$")
 _CONSTANT = re.compile(r"^constant\(\s*([-+.\deE]+)\s*\)$")
 
 
-def policy(scheme: str | Policy) -> Policy:
-    """A scheme name (see the module docstring; ``"uniform(a,b)"`` with any a < b) or a
-    policy function, as a policy."""
-    if callable(scheme):
-        return scheme
-    if not isinstance(scheme, str):
-        raise TypeError(f"scheme must be a name or a policy function; got {type(scheme).__name__}")
-    key = scheme.strip().lower().replace(" ", "")
+def named_policy(name: str) -> Policy | None:
+    """The policy of a scheme name (``SCHEMES``, ``"uniform(a,b)"`` with any a < b,
+    ``"constant(v)"``), or None when ``name`` is none of them. Every name, recipes
+    included, is resolved in one place: :func:`initscope.model.schemes.resolve`."""
+    key = name.strip().lower().replace(" ", "")
     if key in SCHEMES:
         return SCHEMES[key]
     match = _CONSTANT.match(key)
@@ -403,38 +380,6 @@ def policy(scheme: str | Policy) -> Policy:
     if match:
         a, b = float(match.group(1)), float(match.group(2))
         if not a < b:
-            raise ValueError(f"scheme {scheme!r}: need a < b in uniform(a,b)")
+            raise ValueError(f"scheme {name!r}: need a < b in uniform(a,b)")
         return _teaching(_uniform(a, b))
-    from .recipes import RECIPES  # recipes build on this module
-
-    raise ValueError(
-        f"unknown scheme {scheme!r}; valid: {', '.join(map(repr, SCHEMES))}, 'uniform(a,b)',"
-        " 'constant(v)',"
-        f" the recipes {', '.join(map(repr, RECIPES))}, or a policy function"
-        " LayerInfo -> plan"
-    )
-
-
-def with_overrides(
-    base: Policy, overrides: Mapping[str | type[nn.Module], str | Policy] | None
-) -> Policy:
-    """``base``, except for layers matched by qualified name (exact, or a glob such as
-    ``"blocks.*.proj"``) or by module type, which get their own scheme or policy.
-    Names are tried before types; the first match wins."""
-    if not overrides:
-        return base
-    by_name = [(k, policy(v)) for k, v in overrides.items() if isinstance(k, str)]
-    by_type = [(k, policy(v)) for k, v in overrides.items() if isinstance(k, type)]
-    bad = [k for k in overrides if not isinstance(k, (str, type))]
-    if bad:
-        raise TypeError(f"override keys must be qualified names or module types; got {bad!r}")
-    def combined(info: LayerInfo) -> PolicyResult:
-        for pattern, p in by_name:
-            if fnmatch.fnmatchcase(info.name, pattern):
-                return p(info)
-        for cls, p in by_type:
-            if isinstance(info.module, cls):
-                return p(info)
-        return base(info)
-
-    return combined
+    return None

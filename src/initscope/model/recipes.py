@@ -36,7 +36,7 @@ from dataclasses import replace
 import torch
 
 from .. import init
-from .graph import LayerGraph, LayerInfo
+from .graph import LayerGraph, LayerInfo, weight_fans
 from .policies import (
     _ZERO,
     SCHEMES,
@@ -47,7 +47,6 @@ from .policies import (
     _norm_plan,
     _shape,
     normalize,
-    weight_fans,
 )
 
 _WEIGHTED = ("linear", "conv", "conv_transpose", "attention")

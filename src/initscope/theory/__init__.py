@@ -1,4 +1,6 @@
-"""Mean-field theory of signal propagation: predictions to set beside measurements."""
+"""Mean-field theory of signal propagation: predictions to set beside measurements.
+NumPy only; the prediction for a torch model's own weights is
+:func:`initscope.diagnostics.predict`."""
 
 from .meanfield import DepthScales as DepthScales
 from .meanfield import c_map as c_map
@@ -32,11 +34,3 @@ __all__ = [
     "variance_trajectory",
 ]
 
-
-def __getattr__(name: str) -> object:
-    # predict() needs torch; the rest of theory is NumPy only.
-    if name in ("predict", "LayerPrediction"):
-        from . import _predict
-
-        return getattr(_predict, name)
-    raise AttributeError(f"module 'initscope.theory' has no attribute {name!r}")

@@ -81,8 +81,14 @@ def _check_depth(depth: int) -> None:
         raise ValueError(f"depth must be an int >= 0 (a number of layers); got {depth!r}")
 
 
-def _moment(act: Activation, q: float, *, derivative: bool = False) -> float:
-    """E[phi(sqrt(q) z)^2] (or of phi')."""
+def gaussian_moment(act: Activation, q: float, *, derivative: bool = False) -> float:
+    """E[phi(sqrt(q) z)^2] (or of phi' with ``derivative``), z ~ N(0, 1): the moment
+    the length map (and chi_1) propagates; q = 0 is taken as the limit q -> 0+.
+
+    >>> from initscope import activation
+    >>> round(gaussian_moment(activation("relu"), 2.0), 12)
+    1.0
+    """
     # At q = 0 take the limit q -> 0+ (for ReLU E[phi'^2] stays 1/2, not phi'(0)^2 = 0).
     q = max(q, 1e-24)
     f = act.derivative if derivative else act.fn
@@ -98,7 +104,7 @@ def q_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, q: float
     """
     sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
     q = _check_length("q", q, zero=True)
-    return sigma_w2 * _moment(_act(activation), q) + sigma_b2
+    return sigma_w2 * gaussian_moment(_act(activation), q) + sigma_b2
 
 
 def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *,
@@ -116,7 +122,7 @@ def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     q0 = _check_length("q0", q0)
 
     def excess(q: float) -> float:
-        return sigma_w2 * _moment(act, q) + sigma_b2 - q
+        return sigma_w2 * gaussian_moment(act, q) + sigma_b2 - q
 
     def noise(q: float) -> float:  # quadrature is exact to ~1e-11 relative
         return 1e-9 * max(1.0, q)
@@ -158,7 +164,7 @@ def c_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if not 0.0 < q < math.inf:
         raise ValueError(f"the length fixed point is q* = {q}; correlations are undefined")
-    q_next = sigma_w2 * _moment(act, q) + sigma_b2
+    q_next = sigma_w2 * gaussian_moment(act, q) + sigma_b2
     return (sigma_w2 * _corr(act, q, c) + sigma_b2) / q_next
 
 
@@ -208,7 +214,7 @@ def chi1(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
     q = q_star(act, sigma_w2, sigma_b2) if q is None else q
     if q == math.inf:
         return math.inf
-    return sigma_w2 * _moment(act, q, derivative=True)
+    return sigma_w2 * gaussian_moment(act, q, derivative=True)
 
 
 def chi_c(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float,
@@ -359,7 +365,7 @@ def variance_trajectory(activation: ActivationLike, sigma_w2: float, sigma_b2: f
     q0 = _check_length("q0", q0, zero=True)
     out = [q0]
     for _ in range(depth):
-        out.append(min(Q_MAX, sigma_w2 * _moment(act, out[-1]) + sigma_b2))
+        out.append(min(Q_MAX, sigma_w2 * gaussian_moment(act, out[-1]) + sigma_b2))
     return np.array(out)
 
 
@@ -369,7 +375,7 @@ def gradient_trajectory(activation: ActivationLike, sigma_w2: float, sigma_b2: f
     product of sigma_w2 E[phi'(sqrt(q^l) z)^2] over the layers above l."""
     act = _act(activation)
     qs = variance_trajectory(act, sigma_w2, sigma_b2, depth, q0)
-    factors = [sigma_w2 * _moment(act, float(q), derivative=True) for q in qs[:-1]]
+    factors = [sigma_w2 * gaussian_moment(act, float(q), derivative=True) for q in qs[:-1]]
     out = np.ones(depth + 1)
     for layer in range(depth - 1, -1, -1):
         out[layer] = out[layer + 1] * factors[layer]

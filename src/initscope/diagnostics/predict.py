@@ -25,9 +25,9 @@ from torch import nn
 from .._core.activations import Activation, activation
 from .._tensor_moments import mean_square
 from ..model.apply import initialize
-from ..model.graph import LayerGraph, LayerInfo, layer_graph
-from ..model.policies import Policy, weight_fans
-from .meanfield import _moment
+from ..model.graph import LayerGraph, LayerInfo, layer_graph, weight_fans
+from ..model.policies import Policy
+from ..theory.meanfield import gaussian_moment as _moment
 
 
 @dataclass(frozen=True)
