@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import initscope
 from initscope import _tensor_moments as _tm
 from initscope import diagnose
 from initscope.diagnostics import _stats
@@ -121,17 +122,17 @@ def test_rows_are_a_uniform_sample():
 
 def test_histogram_bins_match_torch_histc():
     x = torch.randn(5000, generator=torch.Generator().manual_seed(4)) * 0.7
-    counts, lo, hi = _stats.histogram(x, "tanh")
+    counts, lo, hi = _stats.histogram(x, initscope.activation("tanh"))
     expected = torch.histc(x.clamp(-1, 1), bins=_stats.HIST_BINS, min=-1, max=1)
     assert (lo, hi) == (-1.0, 1.0)
     assert counts == expected.tolist()
-    counts, lo, hi = _stats.histogram(x, "relu", mean_square=0.49)
+    counts, lo, hi = _stats.histogram(x, initscope.activation("relu"), mean_square=0.49)
     assert hi == pytest.approx(4 * 0.7) and lo == -hi and sum(counts) == 5000
 
 
 def test_histogram_keeps_a_copy_of_its_sample_and_bins_it_once():
     layer = torch.randn(64, 1024)  # more values than a histogram keeps
-    h = _stats.histogram(layer, "")
+    h = _stats.histogram(layer)
     assert h.sample.untyped_storage().nbytes() == _stats.HIST_VALUES * 4  # not a view
     layer.zero_()  # the layer's tensor is reused: the histogram is not
     assert sum(h.counts) == _stats.HIST_VALUES and h.counts is h.counts
@@ -204,7 +205,7 @@ def test_variance_does_not_cancel_when_the_mean_dominates(offset):
 
 
 def test_histogram_of_a_dead_layer_has_a_unit_range():
-    counts, lo, hi = _stats.histogram(torch.zeros(100), "", 0.0)
+    counts, lo, hi = _stats.histogram(torch.zeros(100), None, 0.0)
     assert (lo, hi) == (-1.0, 1.0) and sum(counts) == 100
 
 

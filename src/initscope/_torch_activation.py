@@ -107,7 +107,7 @@ def _elementwise(out: object, x: Array, label: str) -> Array:
 
 def torch_function(act: Activation) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The torch function of a registry activation (with its parameter), or None."""
-    return _torch_function(act.name.split("(")[0], act.param)
+    return _torch_function(act.key, act.param) if act.key is not None else None
 
 
 @lru_cache(maxsize=256)

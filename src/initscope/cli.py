@@ -313,7 +313,7 @@ def _theory(args: argparse.Namespace) -> int:
     from .theory import meanfield as mf
 
     act = resolve_activation(args.activation, args.param)
-    out = args.out or f"phase_{act.name.split('(')[0]}.png"
+    out = args.out or f"phase_{act.key or act.name}.png"
     _writable_file(out, "--out")
     crit = mf.critical_sigma_w2(act, args.sigma_b2)
     print(f"{act.name}: critical sigma_w2 = {crit:.6f} at sigma_b2 = {args.sigma_b2:g} "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +46,11 @@ class Activation:
         smooth_known: whether ``breakpoints`` is known to list every kink (true for the
             registry; false for a callable given without breakpoints, whose quadrature is
             then verified).
+        key: the registry name (``"leaky_relu"`` for ``"leaky_relu(0.2)"``); None for a
+            callable.
+        bounds: the range (low, high) of a bounded activation, which saturates near
+            its ends (tanh, sigmoid, hardtanh, ...); None for unbounded ones.
+        dies: whether a unit can be dead: phi is 0 on a half-line (ReLU, ReLU6).
     """
 
     name: str
@@ -55,6 +60,9 @@ class Activation:
     torch_name: str | None = None
     param: float | None = None
     smooth_known: bool = True
+    key: str | None = None
+    bounds: tuple[float, float] | None = None
+    dies: bool = False
 
     def __call__(self, x: Array) -> Array:
         return self.fn(np.asarray(x, dtype=np.float64))
@@ -89,6 +97,7 @@ def _relu() -> Activation:
         lambda x: (x > 0).astype(np.float64),
         breakpoints=(0.0,),
         torch_name="relu",
+        dies=True,
     )
 
 
@@ -109,6 +118,7 @@ def _relu6() -> Activation:
         lambda x: np.clip(x, 0.0, 6.0),
         lambda x: ((x > 0) & (x < 6)).astype(np.float64),
         breakpoints=(0.0, 6.0),
+        dies=True,
     )
 
 
@@ -161,6 +171,7 @@ def _erf() -> Activation:
         "erf",
         lambda x: np.asarray(_ERF(x), dtype=np.float64),
         lambda x: 2.0 * _INV_SQRT_2PI * _SQRT2 * np.exp(-x * x),
+        bounds=(-1.0, 1.0),
     )
 
 
@@ -206,7 +217,8 @@ def _softplus_act(beta: float) -> Activation:
 
 def _tanh() -> Activation:
     return Activation(
-        "tanh", lambda x: np.tanh(x), lambda x: 1.0 - np.tanh(x) ** 2, torch_name="tanh"
+        "tanh", lambda x: np.tanh(x), lambda x: 1.0 - np.tanh(x) ** 2, torch_name="tanh",
+        bounds=(-1.0, 1.0),
     )
 
 
@@ -216,6 +228,7 @@ def _sigmoid_act() -> Activation:
         _sigmoid,
         lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
         torch_name="sigmoid",
+        bounds=(0.0, 1.0),
     )
 
 
@@ -225,6 +238,7 @@ def _hardtanh() -> Activation:
         lambda x: np.clip(x, -1.0, 1.0),
         lambda x: (np.abs(x) < 1).astype(np.float64),
         breakpoints=(-1.0, 1.0),
+        bounds=(-1.0, 1.0),
     )
 
 
@@ -234,6 +248,7 @@ def _hardsigmoid() -> Activation:
         lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
         lambda x: np.where(np.abs(x) < 3, 1.0 / 6.0, 0.0),
         breakpoints=(-3.0, 3.0),
+        bounds=(0.0, 1.0),
     )
 
 
@@ -254,6 +269,7 @@ def _softsign() -> Activation:
         lambda x: x / (1.0 + np.abs(x)),
         lambda x: 1.0 / (1.0 + np.abs(x)) ** 2,
         breakpoints=(0.0,),
+        bounds=(-1.0, 1.0),
     )
 
 
@@ -322,7 +338,7 @@ def _by_name(name: str, param: float | None) -> Activation:
     if entry.default is None:
         if param is not None:
             raise ValueError(f"activation {name!r} takes no parameter; got param={param!r}")
-        return entry.build()
+        return replace(entry.build(), key=key)
     value = entry.default if param is None else param
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(
@@ -331,7 +347,7 @@ def _by_name(name: str, param: float | None) -> Activation:
         )
     if key in ("elu", "celu", "softplus") and value <= 0:
         raise ValueError(f"param of {name!r} ({entry.param_name}) must be > 0; got {value!r}")
-    return entry.build(float(value))
+    return replace(entry.build(float(value)), key=key)
 
 
 def _central_difference(fn: ArrayFn) -> ArrayFn:

@@ -36,9 +36,6 @@ from .verdicts import SYMMETRIC, first_nonfinite, judge
 if TYPE_CHECKING:
     from .predict import SecondMoment
 
-#: |tanh| above, or sigmoid outside [SAT_LOW, SAT_HIGH], counts as saturated
-#: (Glorot & Bengio 2010 sec. 3.1 look at the same regions).
-SAT_LOW, SAT_HIGH = 0.01, 0.99
 
 
 def _channel_dim(info: LayerInfo, t: torch.Tensor) -> int:
@@ -387,11 +384,11 @@ def _measure(s: LayerStats, info: LayerInfo, out: torch.Tensor, cdim: int,
         if not all(map(math.isfinite, (s.pre_mean, s.pre_second_moment, s.act_mean,
                                        s.act_second_moment))):
             s.nonfinite = max(nonfinite_fraction(t), nonfinite_fraction(a))
-        name = info.output_activation.name if info.output_activation else ""
-        s.saturated = _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH)
-        s.dead = _stats.dead_fraction(a, name, cdim)
+        spec = info.output_activation
+        s.saturated = _stats.saturated_fraction(a, spec)
+        s.dead = _stats.dead_fraction(a, spec, cdim)
         rows = _stats.take_rows(a, cdim, index)
         s.units = int(rows.shape[1])
         s.max_rank = min(s.units, _stats.MAX_UNITS, rows.shape[0] - 1)
-        s.act_hist = _stats.histogram(_hist_rows(rows), name, s.act_second_moment)
+        s.act_hist = _stats.histogram(_hist_rows(rows), spec, s.act_second_moment)
         return _stats.unit_gram(rows, gen, a.dtype)

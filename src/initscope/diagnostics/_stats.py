@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._core.activations import Activation
 from .._tensor_moments import as_float as _float
 from .._tensor_moments import rounding_floor
 from ._linalg import eigvalsh
@@ -68,20 +69,27 @@ def take_rows(t: torch.Tensor, channel_dim: int, index: torch.Tensor | None,
     return _float(t3[index // t3.shape[2], :, index % t3.shape[2]])
 
 
-def saturated_fraction(act: torch.Tensor, name: str, low: float, high: float) -> float | None:
-    """Fraction of saturated values: |tanh| > high, sigmoid outside (low, high); None for
-    activations that do not saturate."""
-    base = name.split("(")[0]
-    if base in ("tanh", "hardtanh", "softsign", "erf"):
-        return int(torch.count_nonzero(act.abs() > high)) / act.numel()
-    if base in ("sigmoid", "hardsigmoid"):
-        return int(torch.count_nonzero((act < low) | (act > high))) / act.numel()
-    return None
+#: Within this distance of an end of a bounded activation's range a value counts as
+#: saturated: |tanh| > 0.99, sigmoid outside [0.01, 0.99] (Glorot & Bengio 2010 sec. 3.1
+#: look at the same regions).
+SAT_EDGE = 0.01
 
 
-def dead_fraction(act: torch.Tensor, name: str, channel_dim: int = -1) -> float | None:
-    """Fraction of units that are zero for the whole batch (ReLU-like only)."""
-    if name.split("(")[0] not in ("relu", "relu6"):
+def saturated_fraction(act: torch.Tensor, spec: Activation | None) -> float | None:
+    """Fraction of saturated values (within SAT_EDGE of an end of the activation's
+    range, ``spec.bounds``); None for activations without bounds."""
+    if spec is None or spec.bounds is None:
+        return None
+    low, high = spec.bounds
+    outside = (act < low + SAT_EDGE) | (act > high - SAT_EDGE)
+    return int(torch.count_nonzero(outside)) / act.numel()
+
+
+def dead_fraction(act: torch.Tensor, spec: Activation | None, channel_dim: int = -1,
+                  ) -> float | None:
+    """Fraction of units that are zero for the whole batch (activations that are 0 on a
+    half-line only: ``spec.dies``)."""
+    if spec is None or not spec.dies:
         return None
     if act.dim() < 2:
         return float(bool(torch.all(act == 0)))
@@ -200,8 +208,6 @@ def identical_fraction(x: torch.Tensor, generator: torch.Generator) -> float:
 HIST_BINS = 60
 #: Values per histogram: at most this many (whole samples), ~270 per bin on average.
 HIST_VALUES = 1 << 14
-_BOUNDED = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
-            "erf": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
 
 
 class Histogram:
@@ -234,13 +240,13 @@ class Histogram:
         return f"Histogram({self.sample.numel()} values in [{self.lo:.3g}, {self.hi:.3g}])"
 
 
-def histogram(x: torch.Tensor, name: str = "", mean_square: float | None = None,
-              ) -> Histogram:
+def histogram(x: torch.Tensor, spec: Activation | None = None,
+              mean_square: float | None = None) -> Histogram:
     """A :class:`Histogram` of (at most HIST_VALUES of) the values of ``x``, copied out:
-    over the activation's range when it is bounded, else +-4 root-mean-square around 0
-    (``mean_square`` of all values when the caller has it)."""
+    over the activation's range when it is bounded (``spec.bounds``), else +-4
+    root-mean-square around 0 (``mean_square`` of all values when the caller has it)."""
     x = x.reshape(-1)[:HIST_VALUES].to(torch.float32, copy=True)  # x may be a whole layer
-    lo_hi = _BOUNDED.get(name.split("(")[0])
+    lo_hi = spec.bounds if spec is not None else None
     if lo_hi is None:
         ms = mean_square if mean_square is not None else float(x.pow(2).mean())
         r = 4.0 * math.sqrt(ms) if math.isfinite(ms) else 0.0

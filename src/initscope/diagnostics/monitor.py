@@ -29,7 +29,7 @@ from .._tensor_moments import moments, variance
 from .._torch_activation import torch_function
 from ..model.graph import LayerGraph, layer_graph
 from . import _stats
-from ._diagnose import SAT_HIGH, SAT_LOW, _channel_dim
+from ._diagnose import _channel_dim
 
 
 class Monitor:
@@ -107,8 +107,9 @@ class Monitor:
                 row: dict[str, Any] = {
                     "step": self.step, "layer": info.name, "activation": name or None,
                     "act_mean": m, "act_std": variance(a, (m, q)) ** 0.5,
-                    "saturated": _stats.saturated_fraction(a, name, SAT_LOW, SAT_HIGH),
-                    "dead": _stats.dead_fraction(a, name, _channel_dim(info, t)),
+                    "saturated": _stats.saturated_fraction(a, info.output_activation),
+                    "dead": _stats.dead_fraction(a, info.output_activation,
+                                                 _channel_dim(info, t)),
                     "grad_std": math.nan,
                 }
             self.records.append(row)
