@@ -17,15 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_verdicts_answer_the_seed_question():
+    """The demo is compare() on the seed's schemes: diagnose's verdict vocabulary."""
     results = {(r.activation, r.scheme): r for r in measure(DemoConfig(batch=256))}
     for act in ("tanh", "relu"):
-        assert results[act, "zeros"].verdict == "symmetric"
-        assert results[act, "ones"].verdict == "symmetric"
-        assert results[act, "glorot_standard"].verdict == "vanishing"
+        assert results[act, "zeros"].verdict == "symmetry"
+        assert results[act, "ones"].verdict == "symmetry"
+        assert results[act, "glorot_standard"].verdict == "vanishing_forward"
+        assert "gain_mismatch (warning)" in results[act, "glorot_standard"].verdicts
         assert results[act, "he_normal"].verdict == "healthy"
-    assert results["tanh", "U[-1,1]"].verdict == "saturated"
-    assert results["relu", "U[-1,1]"].verdict == "exploding"
-    assert results["relu", "xavier_uniform"].verdict == "vanishing"  # 2^-10 shrinkage
+    assert results["tanh", "U[-1,1]"].verdict == "saturation"
+    assert results["relu", "U[-1,1]"].verdict == "exploding_forward"
+    assert results["relu", "xavier_uniform"].verdict == "vanishing_forward"  # 2^-10
     assert results["tanh", "xavier_uniform"].verdict == "healthy"
     # He keeps the ReLU forward signal within a factor 3 over 10 layers; Xavier halves it
     he, xa = results["relu", "he_normal"].act_var, results["relu", "xavier_uniform"].act_var
@@ -39,7 +41,7 @@ def test_demo_cli_prints_tables_and_writes_json(tmp_path, capsys):
                  "--activations", "tanh", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "tanh: activation variance per layer" in text
-    assert re.search(r"tanh zeros\s+symmetric", text)
+    assert re.search(r"tanh zeros\s+symmetry", text)
     rows = json.loads(out.read_text())
     assert len(rows) == 4 * 8 and {"scheme", "layer", "act_var", "grad_var"} <= set(rows[0])
 

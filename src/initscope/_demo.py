@@ -1,31 +1,34 @@
-"""The main job, first version: how each classic scheme propagates signal in a deep MLP.
+"""The seed question as a table: how each classic scheme propagates signal in a deep MLP.
 
-A stack of ``depth`` Linear(width, width) layers, each followed by the activation, is
-initialized with each scheme of the seed question (zeros, ones, U[-1,1], U[-0.3,0.3],
-Glorot's standard init, Xavier uniform/normal, He), fed standard-normal inputs, and
-back-propagated from ``loss = sum(output * r)`` with a fixed standard-normal ``r`` (so
-dL/d output ~ N(0, 1)). Per layer it records the variance of the activations and of the
-back-propagated gradient w.r.t. the pre-activations, then gives one verdict per scheme.
+A stack of ``depth`` bias-free Linear(width, width) layers, each followed by the
+activation, is initialized with each scheme of the seed question (zeros, ones, U[-1,1],
+U[-0.3,0.3], Glorot's standard init, Xavier uniform/normal, He with the gain of the
+activation feeding each layer) and diagnosed on one batch of standard-normal inputs
+with :func:`initscope.compare`: the same statistics, the same verdicts (failures and
+warnings) as ``diagnose`` gives any model. Per layer it keeps the variance of the
+activations and of the back-propagated gradient w.r.t. the pre-activations.
 
-Measurement (:func:`measure`) is separate from rendering (``initscope.cli``).
+Measurement (:func:`measure`) is separate from rendering (``initscope._demo_render``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 import torch
+from torch import nn
 
 from . import init
+from .diagnostics import Diagnosis, compare
+from .model.graph import LayerInfo, input_gain
+from .model.policies import Policy
 
-Verdict = Literal["symmetric", "saturated", "vanishing", "exploding", "healthy"]
-
-#: Thresholds of the verdicts, relative to the first layer (forward) or the last (backward).
-VANISH, EXPLODE = 1e-2, 1e2
-#: |tanh| > 0.99, sigmoid < 0.01 or > 0.99 counts as saturated (Glorot & Bengio 2010, sec. 3).
-SATURATED_FRACTION = 0.5
+#: The nonlinearities the demo offers (module classes; their facts live in their record).
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+}
 
 
 @dataclass(frozen=True)
@@ -50,47 +53,47 @@ class DemoConfig:
                 )
 
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "gelu": torch.nn.functional.gelu,
-}
-
-Init = Callable[[torch.Tensor, str, torch.Generator], object]
+def _xavier_normal(info: LayerInfo) -> Callable[[torch.Tensor, Any], object]:
+    return lambda t, g: init.xavier_normal_(t, 1.0, g)
 
 
-def _he(w: torch.Tensor, input_activation: str, g: torch.Generator) -> object:
-    # He et al. 2015: the gain compensates the nonlinearity applied to this layer's input.
-    return init.he_normal_(w, input_activation, g)
+def _he_normal(info: LayerInfo) -> Callable[[torch.Tensor, Any], object]:
+    # He et al. 2015: the gain compensates the nonlinearity applied to this layer's input
+    # (1 for the first layer, which reads the data).
+    gain = input_gain(info)
+    return lambda t, g: init.he_normal_(t, gain, g)
 
 
-#: The seed question's schemes. Each gets the weight, the activation applied to that
-#: layer's input ("identity" for the first layer) and a generator.
-SCHEMES: dict[str, Init] = {
-    "zeros": lambda w, a, g: init.zeros_(w),
-    "ones": lambda w, a, g: init.ones_(w),
-    "U[-1,1]": lambda w, a, g: init.uniform_(w, -1.0, 1.0, g),
-    "U[-0.3,0.3]": lambda w, a, g: init.uniform_(w, -0.3, 0.3, g),
-    "glorot_standard": lambda w, a, g: init.glorot_standard_(w, g),
-    "xavier_uniform": lambda w, a, g: init.xavier_uniform_(w, 1.0, g),
-    "xavier_normal": lambda w, a, g: init.xavier_normal_(w, 1.0, g),
-    "he_normal": _he,
+#: The seed question's schemes, by the demo's label: a scheme name or a policy.
+SCHEMES: dict[str, str | Policy] = {
+    "zeros": "zeros",
+    "ones": "ones",
+    "U[-1,1]": "uniform(-1,1)",
+    "U[-0.3,0.3]": "uniform(-0.3,0.3)",
+    "glorot_standard": "glorot_standard",
+    "xavier_uniform": "xavier",
+    "xavier_normal": _xavier_normal,
+    "he_normal": _he_normal,
 }
 
 
 @dataclass
 class SchemeResult:
-    """Per-layer measurements of one scheme on one activation."""
+    """One scheme on one activation: per-layer measurements and the verdicts."""
 
     scheme: str
     activation: str
     act_var: list[float] = field(default_factory=list)
     grad_var: list[float] = field(default_factory=list)
     saturated: list[float] = field(default_factory=list)
-    identical_units: list[bool] = field(default_factory=list)
-    verdict: Verdict = "healthy"
+    identical_units: list[float] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)  # kinds, "(warning)" marked
     reason: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """The first verdict's kind ("healthy" when none fired)."""
+        return self.verdicts[0].split(" ")[0] if self.verdicts else "healthy"
 
     def records(self) -> list[dict[str, object]]:
         """Tidy rows: one per layer."""
@@ -109,67 +112,32 @@ class SchemeResult:
         ]
 
 
-def _saturation(h: torch.Tensor, act: str) -> float:
-    if act == "tanh":
-        return float((h.abs() > 0.99).float().mean())
-    if act == "sigmoid":
-        return float(((h < 0.01) | (h > 0.99)).float().mean())
-    return 0.0
-
-
-def _verdict(r: SchemeResult) -> tuple[Verdict, str]:
-    if all(r.identical_units):
-        return "symmetric", "every unit of every layer computes the same value"
-    worst = max(range(len(r.saturated)), key=lambda i: r.saturated[i])
-    if r.saturated[worst] > SATURATED_FRACTION:
-        return "saturated", f"{r.saturated[worst]:.0%} of layer {worst + 1}'s units saturated"
-    fwd = r.act_var[-1] / r.act_var[0] if r.act_var[0] > 0 else 0.0
-    bwd = r.grad_var[0] / r.grad_var[-1] if r.grad_var[-1] > 0 else 0.0
-    depth = len(r.act_var)
-    for ratio, what in ((fwd, f"activation variance layer {depth}/layer 1"),
-                        (bwd, f"gradient variance layer 1/layer {depth}")):
-        if ratio < VANISH:
-            return "vanishing", f"{what} = {ratio:.1e}"
-    for ratio, what in ((fwd, f"activation variance layer {depth}/layer 1"),
-                        (bwd, f"gradient variance layer 1/layer {depth}")):
-        if ratio > EXPLODE:
-            return "exploding", f"{what} = {ratio:.1e}"
-    return "healthy", f"forward ratio {fwd:.2f}, backward ratio {bwd:.2f}"
-
-
-def measure_scheme(config: DemoConfig, scheme: str, act: str) -> SchemeResult:
-    """Initialize the MLP with ``scheme``, run one forward and one backward pass."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown demo scheme {scheme!r}; choose from {list(SCHEMES)}")
-    phi = _ACTIVATIONS[act]
-    gen = torch.Generator().manual_seed(config.seed)
-    x = torch.randn(config.batch, config.width, generator=gen)
-    r = torch.randn(config.batch, config.width, generator=gen)
-    weights = []
-    for layer in range(config.depth):
-        w = torch.empty(config.width, config.width)
-        SCHEMES[scheme](w, "identity" if layer == 0 else act, gen)
-        weights.append(w.requires_grad_(True))
-    result = SchemeResult(scheme, act)
-    pre: list[torch.Tensor] = []
-    h = x
-    for w in weights:
-        z = h @ w.t()
-        z.retain_grad()
-        pre.append(z)
-        h = phi(z)
-        hd = h.detach()
-        result.act_var.append(float(hd.var()))
-        result.saturated.append(_saturation(hd, act))
-        spread = (hd - hd[:, :1]).abs().max()
-        result.identical_units.append(bool(spread <= 1e-6 * (hd.abs().max() + 1e-30)))
-    torch.autograd.backward((h * r).sum())
-    result.grad_var = [float(z.grad.var()) if z.grad is not None else 0.0 for z in pre]
-    result.verdict, result.reason = _verdict(result)
-    return result
+def _result(scheme: str, act: str, d: Diagnosis) -> SchemeResult:
+    r = SchemeResult(scheme, act)
+    for s in d.layers:
+        r.act_var.append(max(0.0, s.act_second_moment - s.act_mean**2))
+        r.grad_var.append(s.grad_pre_var)
+        r.saturated.append(s.saturated or 0.0)
+        r.identical_units.append(s.identical_units)
+    r.verdicts = [v.kind + (" (warning)" if v.severity == "warning" else "")
+                  for v in d.verdicts]
+    r.reason = f"{d.verdicts[0].evidence}" if d.verdicts else "no problem found"
+    return r
 
 
 def measure(config: DemoConfig | None = None) -> list[SchemeResult]:
-    """Every scheme on every activation of ``config``."""
+    """Every scheme on every activation of ``config``, through :func:`compare`."""
     config = config or DemoConfig()
-    return [measure_scheme(config, s, a) for a in config.activations for s in SCHEMES]
+    out = []
+    gen = torch.Generator().manual_seed(config.seed)
+    x = torch.randn(config.batch, config.width, generator=gen)
+    for act in config.activations:
+        module = _ACTIVATIONS[act]
+
+        def make(module: type[nn.Module] = module) -> nn.Module:
+            return nn.Sequential(*[m for _ in range(config.depth) for m in (
+                nn.Linear(config.width, config.width, bias=False), module())])
+
+        c = compare(make, x, SCHEMES, seed=config.seed)
+        out += [_result(s, act, d) for s, d in c.diagnoses.items()]
+    return out

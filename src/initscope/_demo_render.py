@@ -7,13 +7,15 @@ from rich.table import Table
 
 from ._demo import SCHEMES, DemoConfig, SchemeResult
 
-_STYLE = {
-    "healthy": "green",
-    "vanishing": "yellow",
-    "exploding": "red",
-    "saturated": "magenta",
-    "symmetric": "cyan",
-}
+
+def _style(kind: str) -> str:
+    """The colour of a verdict kind (the one vocabulary of initscope.diagnostics)."""
+    if kind == "healthy":
+        return "green"
+    if kind.startswith("vanishing"):
+        return "yellow"
+    return {"symmetry": "cyan", "saturation": "magenta", "gain_mismatch": "yellow"}.get(
+        kind, "red")
 
 
 def _cell(v: float) -> str:
@@ -27,8 +29,8 @@ def render(config: DemoConfig, results: list[SchemeResult], console: Console | N
     console.print(
         f"[bold]initscope demo[/]: {config.depth} x Linear({config.width}, {config.width}) + "
         f"activation, batch {config.batch}, inputs ~ N(0, 1), dL/d output ~ N(0, 1), "
-        f"seed {config.seed}. He uses the gain of the activation that feeds each layer "
-        "(1 for the first)."
+        f"seed {config.seed}, diagnosed by initscope.compare. He uses the gain of the "
+        "activation that feeds each layer (1 for the first)."
     )
     for act in config.activations:
         rows = {r.scheme: r for r in results if r.activation == act}
@@ -42,7 +44,8 @@ def render(config: DemoConfig, results: list[SchemeResult], console: Console | N
             console.print(table)
         for s in SCHEMES:
             r = rows[s]
+            kinds = ", ".join(r.verdicts) or "healthy"
             console.print(
-                f"  {act:>7} {s:<16} [{_STYLE[r.verdict]}]{r.verdict:<10}[/] {r.reason}"
+                f"  {act:>7} {s:<16} [{_style(r.verdict)}]{kinds}[/]: {r.reason}"
             )
         console.print()

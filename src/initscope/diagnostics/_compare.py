@@ -6,7 +6,7 @@ returns tidy rows (scheme x layer) with each scheme's verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from torch import nn
 
 from .._tabular import dataframe
 from ..model.apply import initialize
+from ..model.policies import Policy
 from ._diagnose import diagnose
 from .records import Diagnosis
 
@@ -56,12 +57,14 @@ class Comparison:
 def compare(
     model_fn: Callable[[], nn.Module],
     inputs: Any,
-    schemes: Sequence[str] = ("zeros", "uniform(-1,1)", "glorot_standard", "xavier", "auto"),
+    schemes: Sequence[str] | Mapping[str, str | Policy] = (
+        "zeros", "uniform(-1,1)", "glorot_standard", "xavier", "auto"),
     *,
     target: Any = None,
     seed: int = 0,
 ) -> Comparison:
-    """Diagnose ``model_fn()`` under each scheme on the same ``inputs``.
+    """Diagnose ``model_fn()`` under each scheme on the same ``inputs``: scheme names,
+    or a mapping from a label to a scheme name or policy.
 
     >>> import torch
     >>> make = lambda: torch.nn.Sequential(*[m for _ in range(8) for m in
@@ -73,8 +76,9 @@ def compare(
     auto    healthy
     """
     result = Comparison()
-    for scheme in schemes:
+    named = schemes.items() if isinstance(schemes, Mapping) else [(s, s) for s in schemes]
+    for label, scheme in named:
         model = model_fn()
         initialize(model, scheme, seed=seed)
-        result.diagnoses[scheme] = diagnose(model, inputs, target, seed=seed)
+        result.diagnoses[label] = diagnose(model, inputs, target, seed=seed)
     return result
