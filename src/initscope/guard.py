@@ -10,12 +10,21 @@ fans from the global shape: the same values on one process or on any mesh. Calls
 other tensors go to torch unchanged. The patches are removed when the block exits,
 also on error.
 
-What it patches: every random and filling function of ``torch.nn.init`` (looked up by
+What it routes: every random and filling function of ``torch.nn.init`` (looked up by
 attribute at call time, as torch's own layers do), ``Tensor.normal_`` and
 ``Tensor.uniform_``. Code that bound a function earlier (``from torch.nn.init import
 normal_`` at import) keeps torch's. A ``generator=`` passed inside the block is replaced
-by the parameter's stream. The patches are process-wide while the block runs: do not run
-other threads' initialization at the same time.
+by the parameter's stream.
+
+Threads: the routing is per thread. The wrappers are installed in ``torch.nn.init`` and
+``torch.Tensor`` while any block is open (the first block in installs them, the last one
+out restores torch's; Python offers no thread-local attribute of a module), but they
+answer only the thread that opened a block, with that thread's own models: another
+thread's calls, on any tensor, go to torch unchanged, and two threads may each run a
+block of their own at once. (A ``TorchFunctionMode`` would be thread-local by itself,
+but torch 2.13 dispatches only four of these functions through ``__torch_function__``,
+and whole-matrix fills such as ``orthogonal_`` draw into a fresh tensor no mode can
+tell from any other.)
 
 >>> import torch
 >>> from torch import nn
@@ -32,6 +41,7 @@ True
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -85,15 +95,33 @@ class _Registry:
         return self.streams[name]
 
 
-def _route(name: str, original: Callable[..., Any], registry: _Registry) -> Callable[..., Any]:
+_local = threading.local()  # .registries: the blocks this thread has open, innermost last
+_lock = threading.Lock()
+_open_blocks = 0
+_saved: list[tuple[object, str, object]] = []
+
+
+def _stream_for(t: object) -> Stream | None:
+    """The stream of ``t`` when the calling thread has a block open on its model."""
+    registries: list[_Registry] = getattr(_local, "registries", [])
+    for registry in reversed(registries):
+        stream: Stream | None = registry.stream_for(t)
+        if stream is not None:
+            return stream
+    return None
+
+
+def _route(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     ours = getattr(_ours, name)
     sig = inspect.signature(original)
     takes_generator = "generator" in sig.parameters
 
     def patched(*args: Any, **kwargs: Any) -> Any:
+        if not getattr(_local, "registries", None):  # another thread's call: torch's
+            return original(*args, **kwargs)
         bound = sig.bind(*args, **kwargs)
         tensor = bound.arguments.get("tensor")
-        stream = registry.stream_for(tensor)
+        stream = _stream_for(tensor)
         if stream is None:
             return original(*args, **kwargs)
         if takes_generator:
@@ -106,10 +134,9 @@ def _route(name: str, original: Callable[..., Any], registry: _Registry) -> Call
     return patched
 
 
-def _route_method(kind: str, original: Callable[..., Any],
-                  registry: _Registry) -> Callable[..., Any]:
+def _route_method(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
     def patched(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        stream = registry.stream_for(self)
+        stream = _stream_for(self) if getattr(_local, "registries", None) else None
         if stream is None:
             return original(self, *args, **kwargs)
         kwargs.pop("generator", None)
@@ -145,17 +172,38 @@ def invariant_init(model: nn.Module, seed: int = 0, *, prefix: str = "") -> Iter
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"invariant_init: seed must be an int; got {type(seed).__name__}")
     registry = _Registry(model, seed, prefix)
-    saved: list[tuple[object, str, object]] = []
+    _install()
+    stack = _local.__dict__.setdefault("registries", [])
+    stack.append(registry)
     try:
-        for name in _PATCHED:
-            original = getattr(torch.nn.init, name)
-            saved.append((torch.nn.init, name, original))
-            setattr(torch.nn.init, name, _route(name, original, registry))
-        for name in ("normal_", "uniform_"):
-            original = getattr(torch.Tensor, name)
-            saved.append((torch.Tensor, name, original))
-            setattr(torch.Tensor, name, _route_method(name, original, registry))
         yield
     finally:
-        for owner, name, original in reversed(saved):
-            setattr(owner, name, original)
+        stack.remove(registry)
+        _uninstall()
+
+
+def _install() -> None:
+    """Install the routing wrappers if no block is open (under the lock)."""
+    global _open_blocks
+    with _lock:
+        if _open_blocks == 0:
+            for name in _PATCHED:
+                original = getattr(torch.nn.init, name)
+                _saved.append((torch.nn.init, name, original))
+                setattr(torch.nn.init, name, _route(name, original))
+            for name in ("normal_", "uniform_"):
+                original = getattr(torch.Tensor, name)
+                _saved.append((torch.Tensor, name, original))
+                setattr(torch.Tensor, name, _route_method(name, original))
+        _open_blocks += 1
+
+
+def _uninstall() -> None:
+    """Put torch's functions back when the last open block closes."""
+    global _open_blocks
+    with _lock:
+        _open_blocks -= 1
+        if _open_blocks == 0:
+            for owner, name, original in reversed(_saved):
+                setattr(owner, name, original)
+            _saved.clear()
