@@ -193,7 +193,7 @@ def test_in_place_initialization_draws_the_same_weights():
 
 
 def test_draws_shared_by_threads_equal_the_draws_of_one_thread():
-    """Built-in (pure) draws run several parameters at once on worker threads; the
+    """Built-in (initscope's own) draws run several parameters at once on worker threads; the
     values, the audit and the record order are those of a one-thread run, bit for bit,
     on a CNN and a decoder, atomic or not."""
     before = torch.get_num_threads()
@@ -213,7 +213,7 @@ def test_draws_shared_by_threads_equal_the_draws_of_one_thread():
 
 
 def test_own_fills_run_on_the_calling_thread_after_the_draws_before_them():
-    """A fill of the user's (pure=False) runs on the calling thread, in parameter order:
+    """A fill of the user's runs on the calling thread, in parameter order:
     drawing in place, it sees the new values of the parameters before it."""
     import threading
 

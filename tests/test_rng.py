@@ -236,7 +236,7 @@ def test_moments_read_off_the_fill_are_those_of_the_tensor_until_it_changes():
     or when the values were cast after drawing."""
     t = torch.empty((1 << 20) + 5)  # several chunks, on the helper threads too
     assert Stream(3, "w").normal_(t, 0.5, 2.0) is t
-    s = Stream(3, "w", moments=True)
+    s = Stream(3, "w")._audited()
     assert Stream(3, "w").moments_of(t) is None  # not asked for
     s.normal_(t, 0.5, 2.0)
     m, q = s.moments_of(t)
@@ -246,7 +246,7 @@ def test_moments_read_off_the_fill_are_those_of_the_tensor_until_it_changes():
     t.mul_(2.0)
     assert s.moments_of(t) is None  # written since
     b = torch.empty(4096, dtype=torch.bfloat16)
-    s2 = Stream(3, "b", moments=True)
+    s2 = Stream(3, "b")._audited()
     s2.uniform_(b, -1.0, 1.0)
     assert s2.moments_of(b) is None  # drawn in float32, then rounded
 

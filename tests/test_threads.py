@@ -44,20 +44,20 @@ def test_overlapping_blocks_restore_the_thread_count():
         torch.set_num_threads(before)
 
 
-def test_stream_workers_run_inside_a_one_thread_block(monkeypatch):
+def test_stream_workers_run_inside_a_one_thread_block():
     """initialize() draws inside one_torch_thread(): the stream must still see the
     caller's thread count and share its jobs with a helper thread."""
-    import initscope.rng as rng
+    from initscope import _threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
-    monkeypatch.setattr(rng, "_pool", None)  # a pool made by an earlier test proves nothing
+    _threads.reset_pool()  # a pool made by an earlier test proves nothing
     try:
         with one_torch_thread():
             assert intra_op_threads() == 2 and torch.get_num_threads() == 1
             Stream(0, "w").uniform_(torch.empty(1 << 20), -1.0, 1.0)
         assert intra_op_threads() == 2
-        assert rng._pool is not None and rng._pool._max_workers == 1  # the caller is one
+        assert _threads.pool_size() == 1  # one helper: the caller is the other thread
     finally:
         torch.set_num_threads(before)
 

@@ -36,10 +36,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -47,7 +43,7 @@ import numpy as np
 import torch
 
 from ._core.philox import key_of, lanes, lanes_for_runs
-from ._threads import intra_op_threads, one_torch_thread
+from ._threads import has_helpers, intra_op_threads, run_shared
 
 _T = TypeVar("_T")
 
@@ -322,61 +318,6 @@ class _Law:
 
 # --- the stream -------------------------------------------------------------------------
 
-_pool: ThreadPoolExecutor | None = None
-
-
-_local = threading.local()  # .shared: this thread runs tasks of run_shared()
-
-
-def _executor() -> ThreadPoolExecutor | None:
-    global _pool
-    threads = min(intra_op_threads(), os.cpu_count() or 1)
-    if threads < 2 or getattr(_local, "shared", False):
-        return None
-    if _pool is None or _pool._max_workers != threads - 1:  # the caller is one
-        _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="initscope-rng")
-    return _pool
-
-
-def run_shared(tasks: Sequence[Callable[[], _T]]) -> list[_T]:
-    """Run ``tasks`` on the calling thread and the stream's worker threads, each thread
-    taking the next task when done with one; their results in order. The first error
-    is raised once every thread has stopped.
-
-    One hand-off per helper, not one per task: each wakes a sleeping core (measured,
-    task-per-hand-off draws varied 30-48 ms on ResNet-18's parameters). Torch ops inside
-    run on one intra-op thread (OpenMP teams of their own would oversubscribe the cores:
-    1.4x slower, measured), and a fill inside a task draws on its own thread only.
-    """
-    pool = _executor()
-    if pool is None or len(tasks) < 2:
-        return [task() for task in tasks]
-    results: list[Any] = [None] * len(tasks)
-    take = threading.Lock()
-    order = iter(range(len(tasks)))
-
-    def share() -> None:
-        _local.shared = True
-        try:
-            while True:
-                with take:
-                    i = next(order, None)
-                if i is None:
-                    return
-                results[i] = tasks[i]()
-        finally:
-            _local.shared = False
-
-    with one_torch_thread():
-        helpers = [pool.submit(share) for _ in range(pool._max_workers)]
-        try:
-            share()
-        finally:
-            for h in helpers:
-                h.result()
-    return results
-
-
 class Stream:
     """The random stream of one parameter, keyed by ``(seed, canonical name)``.
 
@@ -391,12 +332,9 @@ class Stream:
         seed: any int.
         name: the parameter's qualified name (wrapper prefixes are stripped).
         substream: a further label (an int or str) for more independent streams.
-        moments: also sum each fill's values as they are drawn, for :meth:`moments_of`
-            (an audit then needs no pass of its own over the tensor).
     """
 
-    def __init__(self, seed: int, name: str = "", *, substream: int | str = 0,
-                 moments: bool = False) -> None:
+    def __init__(self, seed: int, name: str = "", *, substream: int | str = 0) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"Stream: seed must be an int; got {type(seed).__name__}")
         if not isinstance(name, str):
@@ -413,7 +351,13 @@ class Stream:
         # (tensor identity, sum, sum of squares) of the last fill that wrote a whole
         # float32/64 CPU tensor in place, summed chunk by chunk while each was in cache
         self._sums: tuple[tuple[int, int, int, int], float, float] | None = None
-        self._keep_sums = moments
+        self._keep_sums = False
+
+    def _audited(self) -> Stream:
+        """Also sum each fill's values as they are drawn, for :meth:`moments_of`
+        (initialize()'s audit then needs no pass of its own over the tensor)."""
+        self._keep_sums = True
+        return self
 
     def __repr__(self) -> str:
         return f"Stream(seed={self.seed}, name={self.name!r}, substream={self.substream!r})"
@@ -520,7 +464,7 @@ class Stream:
         direct = t.dtype == work and t.is_contiguous() and t.device.type == "cpu"
         out = t.view(-1) if direct else torch.empty(t.numel(), dtype=work)
         # jobs of at most _CHUNK elements; at least ~4 per thread where they are shared
-        parallel = t.numel() >= _PARALLEL_MIN and _executor() is not None
+        parallel = t.numel() >= _PARALLEL_MIN and has_helpers()
         parts = 4 * intra_op_threads() if parallel else 1
         chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // parts)))
         jobs = _jobs(starts, length, chunk)
@@ -549,7 +493,7 @@ class Stream:
         return tensor
 
     def moments_of(self, t: torch.Tensor) -> tuple[float, float] | None:
-        """(mean, mean square) of ``t`` if the stream was made with ``moments=True``, its
+        """(mean, mean square) of ``t`` if the stream keeps its sums (initialize()'s), its
         last fill wrote all of ``t`` and nothing has written to it since (its version
         counter says so); else None. Read off the chunks as they were drawn, which
         spares a caller's audit a pass over memory. The record is of memory (address,

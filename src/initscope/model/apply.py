@@ -29,12 +29,12 @@ from torch import nn
 
 from .._tabular import dataframe
 from .._tensor_moments import variance
-from .._threads import one_torch_thread
+from .._threads import one_torch_thread, run_shared
 from .._torch_sampling import check_seed
 from ..guard import invariant_init
-from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full, run_shared
+from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full
 from .graph import LayerGraph, LayerInfo, layer_graph
-from .policies import ParamInit, Plan, Policy, normalize
+from .policies import ParamInit, Plan, Policy, is_own_fill, normalize
 from .schemes import apply_overrides, resolve, resolve_overrides
 
 
@@ -276,7 +276,7 @@ def initialize(
         todo.append((name, param, info, step))
 
     done: dict[int, tuple[ParamRecord, torch.Tensor | None]] = {}
-    together: list[tuple[int, _Job]] = []  # pure draws not run yet: in any order, the same
+    together: list[tuple[int, _Job]] = []  # own draws not run yet: in any order, the same
 
     def draw(i: int, job: _Job) -> None:
         done[i] = _draw(*job, seed, atomic)
@@ -309,7 +309,7 @@ def initialize(
             if step.elementwise and single is None:
                 single = contextlib.ExitStack()
                 single.enter_context(one_torch_thread())
-            if step.pure and step.elementwise and param.device.type == "cpu" and \
+            if is_own_fill(step.fill) and step.elementwise and param.device.type == "cpu" and \
                     not is_dtensor(param):
                 together.append((i, item))
                 continue
@@ -355,7 +355,7 @@ def _writing_into(fill: Any, name: str) -> Any:
 
 
 #: Pure draws of at least this many elements run alone, on all threads (see
-#: rng.run_shared); smaller ones share the threads, one parameter each.
+#: _threads.run_shared); smaller ones share the threads, one parameter each.
 _ALONE = 1 << 21
 
 
@@ -366,7 +366,7 @@ def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed
     in_place = not atomic and param.is_contiguous()
     value = param.detach() if in_place else torch.empty_like(
         param, memory_format=torch.contiguous_format).detach()
-    stream = Stream(seed, name, moments=True).bind(value)
+    stream = Stream(seed, name)._audited().bind(value)
     fill = _writing_into(step.fill, name)
     if step.elementwise:
         fill(value, stream)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,11 +57,24 @@ class ParamInit:
     #: shard can be filled without the rest of the parameter; False (the safe default)
     #: computes the whole parameter and keeps the shard.
     elementwise: bool = False
-    #: True for initscope's own fills, whose values depend on nothing but the tensor's
-    #: shape and the generator they are given: initialize() draws several of them at
-    #: once on worker threads. A fill of your own stays False and runs on the calling
-    #: thread, in parameter order.
-    pure: bool = False
+
+
+#: initscope's own fills: their values depend on nothing but the tensor's shape and the
+#: generator they are given, so initialize() may draw several at once on helper
+#: threads; a fill of your own runs on the calling thread, in parameter order. Kept
+#: here rather than as a flag on ParamInit: scheduling is initialize()'s business.
+_OWN_FILLS: weakref.WeakSet[Fill] = weakref.WeakSet()
+
+
+def _own(fill: Fill) -> Fill:
+    """Mark ``fill`` as one of initscope's own (see _OWN_FILLS)."""
+    _OWN_FILLS.add(fill)
+    return fill
+
+
+def is_own_fill(fill: Fill) -> bool:
+    """Whether ``fill`` is one of initscope's own fills (see _OWN_FILLS)."""
+    return fill in _OWN_FILLS
 
 
 Plan = dict[str, ParamInit]
@@ -104,8 +118,8 @@ def _one(t: torch.Tensor, g: RandomSource) -> object:
     return init.ones_(t)
 
 
-_ZERO = ParamInit("zeros", _zero, target_std=0.0, elementwise=True, pure=True)
-_ONE = ParamInit("ones", _one, target_std=0.0, elementwise=True, pure=True)
+_ZERO = ParamInit("zeros", _own(_zero), target_std=0.0, elementwise=True)
+_ONE = ParamInit("ones", _own(_one), target_std=0.0, elementwise=True)
 
 
 def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: float,
@@ -116,7 +130,7 @@ def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: fl
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(label, fill, f, gain, std, elementwise=True, pure=True)
+    return ParamInit(label, _own(fill), f, gain, std, elementwise=True)
 
 
 def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -129,7 +143,7 @@ def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamIni
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit(f"U, var {gain:.3g}^2/fan_in", fill, f, gain, std, elementwise=True, pure=True)
+    return ParamInit(f"U, var {gain:.3g}^2/fan_in", _own(fill), f, gain, std, elementwise=True)
 
 
 def _orthogonal_blocks(gates: int, hidden: int, gain: float = 1.0) -> ParamInit:
@@ -244,8 +258,8 @@ def _xavier(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit("xavier_uniform", fill, f, 1.0, bound / math.sqrt(3.0),
-                     elementwise=True, pure=True)
+    return ParamInit("xavier_uniform", _own(fill), f, 1.0, bound / math.sqrt(3.0),
+                     elementwise=True)
 
 
 def _he(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -277,7 +291,7 @@ def _constant(value: float) -> Callable[[tuple[int, ...], FanSpec, float], Param
         def fill(t: torch.Tensor, g: RandomSource) -> object:
             return init.constant_(t, value)
 
-        return ParamInit(f"constant({value:g})", fill, None, None, 0.0, elementwise=True, pure=True)
+        return ParamInit(f"constant({value:g})", _own(fill), None, None, 0.0, elementwise=True)
 
     return rule
 
@@ -287,8 +301,8 @@ def _uniform(a: float, b: float) -> Callable[[tuple[int, ...], FanSpec, float], 
         def fill(t: torch.Tensor, g: RandomSource) -> object:
             return init.uniform_(t, a, b, g)
 
-        return ParamInit(f"uniform({a:g},{b:g})", fill, None, None, (b - a) / math.sqrt(12),
-                         elementwise=True, pure=True)
+        return ParamInit(f"uniform({a:g},{b:g})", _own(fill), None, None, (b - a) / math.sqrt(12),
+                         elementwise=True)
 
     return rule
 
@@ -301,8 +315,8 @@ def _glorot_standard(shape: tuple[int, ...], spec: FanSpec, gain: float) -> Para
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.uniform_(t, -bound, bound, g)
 
-    return ParamInit("glorot_standard", fill, f, None, bound / math.sqrt(3.0),
-                     elementwise=True, pure=True)
+    return ParamInit("glorot_standard", _own(fill), f, None, bound / math.sqrt(3.0),
+                     elementwise=True)
 
 
 def _teaching(rule: Callable[[tuple[int, ...], FanSpec, float], ParamInit]) -> PlanPolicy:
@@ -329,8 +343,8 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
     if info.kind == "embedding":
         def normal01(t: torch.Tensor, g: RandomSource) -> object:
             return init.normal_(t, 0.0, 1.0, g)
-        return {"weight": ParamInit("N(0,1)", normal01, None, None, 1.0,
-                                    elementwise=True, pure=True)}
+        return {"weight": ParamInit("N(0,1)", _own(normal01), None, None, 1.0,
+                                    elementwise=True)}
     if info.kind == "rnn":
         assert isinstance(m, nn.RNNBase)
         b = 1.0 / math.sqrt(m.hidden_size)

@@ -45,7 +45,9 @@ from .policies import (
     Policy,
     RandomSource,
     _norm_plan,
+    _own,
     _shape,
+    is_own_fill,
     normalize,
 )
 
@@ -64,7 +66,7 @@ def _normal(std: float, label: str) -> ParamInit:
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(label, fill, target_std=std, elementwise=True, pure=True)
+    return ParamInit(label, _own(fill), target_std=std, elementwise=True)
 
 
 def _scaled(step: ParamInit, factor: float) -> ParamInit:
@@ -73,8 +75,9 @@ def _scaled(step: ParamInit, factor: float) -> ParamInit:
         return t.mul_(factor)
 
     target = None if step.target_std is None else step.target_std * factor
-    return ParamInit(f"{step.scheme} x {factor:.3g}", fill, step.fans, step.gain, target,
-                     elementwise=step.elementwise, pure=step.pure)
+    scaled = _own(fill) if is_own_fill(step.fill) else fill
+    return ParamInit(f"{step.scheme} x {factor:.3g}", scaled, step.fans, step.gain, target,
+                     elementwise=step.elementwise)
 
 
 def _blocks(graph: LayerGraph) -> int:
@@ -182,8 +185,8 @@ def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> 
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         return init.normal_(t, 0.0, std, g)
 
-    return ParamInit(f"xavier_normal(gain={gain:.3g})", fill, f, gain, std,
-                     elementwise=True, pure=True)
+    return ParamInit(f"xavier_normal(gain={gain:.3g})", _own(fill), f, gain, std,
+                     elementwise=True)
 
 
 def _value_scaled(step: ParamInit, factor: float, blocks: int = 3) -> ParamInit:
@@ -246,9 +249,9 @@ def small_embedding(graph: LayerGraph) -> Policy:
 
     def policy(info: LayerInfo) -> Plan | None:
         if info.kind == "embedding":
-            return {"weight": ParamInit("U(-1e-4, 1e-4)", fill,
+            return {"weight": ParamInit("U(-1e-4, 1e-4)", _own(fill),
                                         target_std=2e-4 / math.sqrt(12),
-                                        elementwise=True, pure=True)}
+                                        elementwise=True)}
         return _auto(info)
 
     return policy
