@@ -18,9 +18,9 @@ def as_float(t: torch.Tensor) -> torch.Tensor:
 
 
 def _sum_of_squares(t: torch.Tensor) -> float:
-    # BLAS dot of a contiguous tensor with itself: one pass at the speed of sum() and,
-    # measured against float64, 35x more accurate than vector_norm()**2 at 262k values
-    # (1e-7 against 5e-6); vector_norm for strided tensors, where a flat view would copy
+    # BLAS dot of a contiguous tensor with itself: one pass at the speed of sum(), and
+    # more accurate than vector_norm()**2 (benchmarks/results/design_measurements.md);
+    # vector_norm for strided tensors, where a flat view would copy
     if t.is_contiguous():
         flat = t.view(-1)
         total = float(torch.dot(flat, flat))

@@ -103,10 +103,10 @@ def run_shared(tasks: Sequence[Callable[[], _T]]) -> list[_T]:
     taking the next task when done with one; their results in order. The first error
     is raised once every thread has stopped.
 
-    One hand-off per helper, not one per task: each wakes a sleeping core (measured,
-    task-per-hand-off draws varied 30-48 ms on ResNet-18's parameters). Torch ops inside
-    run on one intra-op thread (OpenMP teams of their own would oversubscribe the cores:
-    1.4x slower, measured), and a fill inside a task draws on its own thread only.
+    One hand-off per helper, not one per task: each wakes a sleeping core. Torch ops
+    inside run on one intra-op thread (OpenMP teams of their own would oversubscribe
+    the cores), and a fill inside a task draws on its own thread only (the numbers:
+    benchmarks/results/design_measurements.md).
     """
     found = _executor()
     if found is None or len(tasks) < 2:

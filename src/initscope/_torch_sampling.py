@@ -147,9 +147,9 @@ def normal(tensor: torch.Tensor, mean: float, std: float, generator: Source) -> 
 _REJECTION_MIN_MASS = 0.3
 
 #: From this many elements on, trunc_normal on CPU samples through a counter stream, on
-#: its worker threads (rng._PARALLEL_MIN): on one thread its inverse CDF (~5 ns per
-#: element) is no faster than torch's normal_ with the outliers redrawn (measured at
-#: 2^16 and 2^18 elements: 0.34 against 0.45 ms, 1.28 against 1.61 ms), and it costs a key.
+#: its worker threads (rng._PARALLEL_MIN): on one thread its inverse CDF is no faster
+#: than torch's normal_ with the outliers redrawn, and it costs a key
+#: (benchmarks/results/design_measurements.md).
 _STREAM_MIN = 1 << 19
 
 
@@ -244,8 +244,8 @@ def _replace_outliers_cpu(flat: torch.Tensor, mean: float, std: float, a: float,
     batch of normals 6 standard deviations larger than the expected need (another batch
     in the rare case it falls short). Each kept value is an independent draw of the
     truncated law. One normal_ over the tensor, two NumPy passes and a small normal_,
-    no scratch copy of the tensor: measured 5-7% faster than drawing a larger scratch
-    and compacting it, from 2^14 elements."""
+    no scratch copy of the tensor (faster than drawing a larger scratch and compacting
+    it: benchmarks/results/design_measurements.md)."""
     flat.normal_(mean, std, generator=generator)
     values = flat.numpy()
     bad = np.flatnonzero((values < a) | (values > b))

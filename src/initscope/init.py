@@ -124,7 +124,7 @@ def _scaled(
 
 # --- plain distributions -------------------------------------------------------------
 # Each writes through tensor.detach(): the same storage and version counter, so the same
-# write as under torch.no_grad(), for ~1 us less per call (what small tensors feel).
+# write as under torch.no_grad(), for less per-call cost (what small tensors feel).
 
 
 def uniform_(
@@ -237,7 +237,7 @@ def _fill(tensor: Tensor, value: float, fn: str) -> Tensor:
     if tensor.is_meta:
         return tensor
     # detach() shares the storage (and its version counter): the same write as under
-    # no_grad, for a third of the per-call cost (measured 0.9 us against 2.2 us)
+    # no_grad, for a third of the per-call cost (benchmarks/results/design_measurements.md)
     out = tensor.detach()
     if value == 0.0 and math.copysign(1.0, value) > 0:
         out.zero_()  # memset

@@ -55,7 +55,7 @@ RNG_VERSION = 1
 
 _WRAPPERS = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-_CHUNK = 1 << 18          # elements per job at most (measured best on 2-16M elements)
+_CHUNK = 1 << 18          # elements per job at most (the best size on large tensors)
 _PARALLEL_MIN = 1 << 19   # below this many elements, one thread
 
 
@@ -252,7 +252,7 @@ _FLOAT32_MIN_MASS = 0.01
 
 
 #: erfinv of the grid's largest value, 1 - 2^-23 (float32) or 1 - 2^-32 (float64), with
-#: room: no value the grid maps lies beyond it (measured 3.7439 and 4.4816).
+#: room: no value the grid maps lies beyond it (benchmarks/results/design_measurements.md).
 _ERFINV_REACH = {False: 3.76, True: 4.49}
 
 

@@ -57,7 +57,7 @@ def eigvalsh(stack: torch.Tensor) -> list[np.ndarray | None]:
     ``stack``; None for a matrix with a non-finite value or that no solver decomposes.
 
     One batched torch call on one thread first (after a forward pass, MKL's threads
-    fight the spinning OpenMP pool: measured 5x slower); should it fail, each matrix
+    fight the spinning OpenMP pool); should it fail, each matrix
     alone by NumPy's eigvalsh, then by its singular values (another LAPACK path; equal
     to the eigenvalues of a positive semi-definite matrix, as every Gram matrix here is).
 

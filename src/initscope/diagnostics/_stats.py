@@ -28,8 +28,8 @@ MAX_ROWS_RANK = 512
 #: Cosine similarity above which two units count as identical copies.
 IDENTICAL_COSINE = 0.999
 #: Above this many times the rows wanted, rows are drawn with replacement, deduplicated
-#: and cut to size instead of permuting all of them (measured: 45 us against 140 us for
-#: 32k rows; twice the draws leave about 1.6x the wanted distinct rows at this ratio).
+#: and cut to size instead of permuting all of them (cheaper, and twice the draws leave
+#: enough distinct rows at this ratio: benchmarks/results/design_measurements.md).
 _PERMUTE_ABOVE = 4
 
 
@@ -101,7 +101,7 @@ def dead_fraction(act: torch.Tensor, spec: Activation | None, channel_dim: int =
 
 
 #: Units used for symmetry and the effective rank (a random subsample beyond this): the
-#: eigensolver's cost grows as its cube (64: 0.09 ms a layer, 128: 0.38 ms, measured).
+#: eigensolver's cost grows as its cube.
 MAX_UNITS = 64
 
 
@@ -127,7 +127,7 @@ def unit_gram(rows: torch.Tensor, generator: torch.Generator,
     rescaling); None for fewer than two samples. ``dtype``: that of the tensor the rows
     come from (its rounding sets the floor; default: the rows' own)."""
     x = rows[: MAX_ROWS_RANK]
-    if x.shape[1] > MAX_UNITS:  # index_select: 3x faster than x[:, idx] (measured)
+    if x.shape[1] > MAX_UNITS:  # index_select: faster than x[:, idx]
         x = x.index_select(1, torch.randperm(x.shape[1], generator=generator)[:MAX_UNITS])
     if x.shape[0] < 2:
         return None
@@ -215,7 +215,7 @@ class Histogram:
     unpacking as ``(counts, lo, hi)``. diagnose() keeps the sample (at most HIST_VALUES
     float32 values, 64 KiB) and bins it when the counts are first read, by the figures:
     binning values that crowd into a few bins (half of a ReLU layer's are 0) is a serial
-    count, ~45 us a histogram, measured; two a layer were ~6% of the pass."""
+    count, which done for every layer during the pass showed in its time."""
 
     __slots__ = ("_counts", "hi", "lo", "sample")
 

@@ -213,7 +213,7 @@ def initialize(
         atomic: compute every new value in a buffer of its own and write them all at the
             end, so that the model is bit-identical after any error (the default). False
             draws into the parameters directly: no second copy of the model in memory and
-            no copy pass (1.2x faster on ResNet-18, measured), but an error in a custom
+            no copy pass (faster: benchmarks/results/model_init.md), but an error in a custom
             initializer part-way leaves the parameters before it rewritten. Policies and
             overrides are checked before anything is drawn either way.
 
@@ -284,8 +284,7 @@ def initialize(
     def draw_together() -> None:
         # Large parameters one after another, each on all threads; the others at once,
         # one per thread: parameters of a few 100k elements no longer pay a hand-off
-        # each (measured on ResNet-18, interleaved A/B: 31.3-31.7 ms against 31.9-36.5
-        # with a graph given, 33-35 against 37-40 traced).
+        # each (benchmarks/results/design_measurements.md).
         shared = []
         for i, job in together:
             if job[1].numel() >= _ALONE:
@@ -297,8 +296,8 @@ def initialize(
 
     # Elementwise draws run on the counter stream's worker threads and the audit on one
     # torch thread: torch's OpenMP workers, woken by an op between two draws, spin on
-    # the cores those threads need (measured on ResNet-18's parameters: 32 ms against
-    # 22 ms). Whole-matrix fills (QR, custom) get torch's threads back.
+    # the cores those threads need (benchmarks/results/design_measurements.md).
+    # Whole-matrix fills (QR, custom) get torch's threads back.
     single: contextlib.ExitStack | None = None
     try:
         for i, item in enumerate(todo):
