@@ -94,3 +94,19 @@ def test_core_and_theory_import_nothing_above_them():
             assert above == [], f"{name} imports {above}"
         if name.startswith("initscope._core"):
             assert all(t.startswith("initscope._core") for t in targets), (name, targets)
+
+
+def test_the_api_reference_documents_public_modules_only():
+    api = (SRC.parent / "docs" / "reference" / "api.md").read_text()
+    documented = [line.split(":::", 1)[1].strip() for line in api.splitlines()
+                  if line.startswith(":::")]
+    assert documented and all(not part.startswith("_") for path in documented
+                              for part in path.split(".")), documented
+
+
+def test_the_face_is_small_and_every_name_resolves():
+    import initscope
+
+    assert len(initscope.__all__) <= 20
+    for name in initscope.__all__:
+        assert getattr(initscope, name) is not None

@@ -53,25 +53,20 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+#: The face: what most users need, by name. Everything else is public in its module
+#: (initscope.init, .numpy, .jax, .theory, .diagnostics, .model, .rng, .guard) and stays
+#: reachable here as an attribute (Draw, LAYOUTS, Activation, InitReport, ...), but is
+#: not part of this list.
 __all__ = [
-    "LAYOUTS",
-    "Activation",
-    "Draw",
     "FanSpec",
     "Fans",
-    "InitReport",
-    "LayerGraph",
-    "LayerInfo",
     "VarianceScaling",
     "activation",
-    "activation_names",
     "compare",
     "diagnose",
     "diagnostics",
     "fans",
-    "from_callable",
     "gain",
-    "guard",
     "init",
     "initialize",
     "invariant_init",
@@ -80,11 +75,8 @@ __all__ = [
     "lsuv",
     "model",
     "numpy",
-    "rng",
     "sweep",
     "theory",
-    "truncated_normal_std",
-    "variance_scaling",
 ]
 
 _LAZY = {"init", "numpy", "jax", "model", "theory", "diagnostics", "rng", "guard"}
