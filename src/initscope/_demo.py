@@ -65,7 +65,7 @@ def _he_normal(info: LayerInfo) -> Callable[[torch.Tensor, Any], object]:
 
 
 #: The seed question's schemes, by the demo's label: a scheme name or a policy.
-SCHEMES: dict[str, str | Policy] = {
+SEED_SCHEMES: dict[str, str | Policy] = {  # (model.policies.SCHEMES is the registry)
     "zeros": "zeros",
     "ones": "ones",
     "U[-1,1]": "uniform(-1,1)",
@@ -138,6 +138,6 @@ def measure(config: DemoConfig | None = None) -> list[SchemeResult]:
             return nn.Sequential(*[m for _ in range(config.depth) for m in (
                 nn.Linear(config.width, config.width, bias=False), module())])
 
-        c = compare(make, x, SCHEMES, seed=config.seed)
+        c = compare(make, x, SEED_SCHEMES, seed=config.seed)
         out += [_result(s, act, d) for s, d in c.diagnoses.items()]
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ._demo import SCHEMES, DemoConfig, SchemeResult
+from ._demo import SEED_SCHEMES, DemoConfig, SchemeResult
 
 
 def _style(kind: str) -> str:
@@ -37,12 +37,12 @@ def render(config: DemoConfig, results: list[SchemeResult], console: Console | N
         for title, key in (("activation variance", "act_var"), ("gradient variance", "grad_var")):
             table = Table(title=f"{act}: {title} per layer", title_justify="left")
             table.add_column("layer", justify="right")
-            for s in SCHEMES:
+            for s in SEED_SCHEMES:
                 table.add_column(s, justify="right")
             for i in range(config.depth):
-                table.add_row(str(i + 1), *(_cell(getattr(rows[s], key)[i]) for s in SCHEMES))
+                table.add_row(str(i + 1), *(_cell(getattr(rows[s], key)[i]) for s in SEED_SCHEMES))
             console.print(table)
-        for s in SCHEMES:
+        for s in SEED_SCHEMES:
             r = rows[s]
             kinds = ", ".join(r.verdicts) or "healthy"
             console.print(
