@@ -250,3 +250,15 @@ def test_all_frozen_models_are_diagnosed_and_inputs_get_no_grad():
     x = torch.randn(32, 8, requires_grad=True)
     initscope.diagnose(nn.Sequential(nn.Linear(8, 8)), x)
     assert x.grad is None
+
+
+def test_a_frozen_model_on_token_inputs_is_diagnosed_forward_only():
+    """No parameter requires grad and the input is integer: no graph to differentiate;
+    the forward statistics are measured, the gradients left unmeasured (NaN)."""
+    net = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 4))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    d = initscope.diagnose(net, torch.randint(0, 50, (8, 5)))
+    assert all(math.isfinite(s.pre_second_moment) for s in d.layers)
+    assert all(math.isnan(s.grad_pre_var) for s in d.layers)
+

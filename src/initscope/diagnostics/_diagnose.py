@@ -220,7 +220,8 @@ def diagnose(
             output = model(*args)
             loss = loss_fn(output, target) if loss_fn is not None else _default_loss(
                 output, target, loss_gen)
-            loss.backward()
+            if loss.requires_grad:  # (no graph: frozen weights on token inputs)
+                loss.backward()
     finally:
         for h in handles:
             h.remove()
