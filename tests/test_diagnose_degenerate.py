@@ -73,6 +73,7 @@ def test_nonfinite_gradients_alone_are_found_in_the_backward_pass():
     d = diagnose(model, x, loss_fn=lambda out, target: out.sum() * math.inf)
     assert d.verdicts[0].kind == "non_finite"
     assert "gradients at layer 6" in d.verdicts[0].evidence  # where backward starts
+    assert not any(v.kind.endswith("_gradients") for v in d.verdicts)  # no trend of NaN
 
 
 def test_a_solver_that_fails_to_converge_does_not_stop_diagnose(monkeypatch):

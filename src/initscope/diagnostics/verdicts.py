@@ -154,6 +154,7 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
     """All verdicts that fire, in a fixed order (non-finite values first, then symmetry:
     each explains what follows)."""
     out, finite = _nonfinite(layers)
+    broken = bool(out)  # NaN/inf somewhere: no gradient trend is meaningful
     layers = layers[:finite]
     weighted = [s for s in layers if s.kind in _WEIGHTED]
     if not weighted:
@@ -199,8 +200,7 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
                    f"({first.name}) to {last.act_second_moment:.3g} ({last.name}){zero}: "
                    f"x{fwd:.2g}")
         out += _trend(fwd, "forward", moments, "the signal", _gain_hint(layers))
-        if finite == len(layers) and last.grad_pre_var > 0 and \
-                math.isfinite(first.grad_pre_var):
+        if not broken and last.grad_pre_var > 0 and math.isfinite(first.grad_pre_var):
             bwd = first.grad_pre_var / last.grad_pre_var
             grads = f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance"
             out += _trend(bwd, "gradients", grads, "gradients on the way back",
