@@ -42,6 +42,8 @@ class Activation:
         derivative: phi', vectorised over float64 arrays (almost everywhere).
         breakpoints: points where phi or phi' is not smooth; quadrature splits there.
         torch_name: the name ``torch.nn.init.calculate_gain`` knows it by, if any.
+        torch_gain: the value ``torch.nn.init.calculate_gain`` gives it (torch's
+            historical table: tanh 5/3, selu 3/4), if any.
         param: the parameter it was built with (slope, alpha, beta), if any.
         smooth_known: whether ``breakpoints`` is known to list every kink (true for the
             registry; false for a callable given without breakpoints, whose quadrature is
@@ -58,6 +60,7 @@ class Activation:
     derivative: ArrayFn = field(repr=False, compare=False)
     breakpoints: tuple[float, ...] = ()
     torch_name: str | None = None
+    torch_gain: float | None = None
     param: float | None = None
     smooth_known: bool = True
     key: str | None = None
@@ -87,7 +90,8 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _identity() -> Activation:
-    return Activation("identity", lambda x: x, np.ones_like, torch_name="linear")
+    return Activation("identity", lambda x: x, np.ones_like, torch_name="linear",
+                      torch_gain=1.0)
 
 
 def _relu() -> Activation:
@@ -97,6 +101,7 @@ def _relu() -> Activation:
         lambda x: (x > 0).astype(np.float64),
         breakpoints=(0.0,),
         torch_name="relu",
+        torch_gain=math.sqrt(2.0),
         dies=True,
     )
 
@@ -108,6 +113,8 @@ def _leaky_relu(slope: float) -> Activation:
         lambda x: np.where(x > 0, 1.0, slope),
         breakpoints=(0.0,),
         torch_name="leaky_relu",
+        # torch's sqrt(2 / (1 + slope^2)); past 1e150 slope^2 overflows (torch raises)
+        torch_gain=math.sqrt(2.0 / (1.0 + slope**2)) if abs(slope) < 1e150 else None,
         param=slope,
     )
 
@@ -150,6 +157,7 @@ def _selu() -> Activation:
         lambda x: s * np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0.0))),
         breakpoints=(0.0,),
         torch_name="selu",
+        torch_gain=3.0 / 4.0,
     )
 
 
@@ -218,7 +226,7 @@ def _softplus_act(beta: float) -> Activation:
 def _tanh() -> Activation:
     return Activation(
         "tanh", lambda x: np.tanh(x), lambda x: 1.0 - np.tanh(x) ** 2, torch_name="tanh",
-        bounds=(-1.0, 1.0),
+        torch_gain=5.0 / 3.0, bounds=(-1.0, 1.0),
     )
 
 
@@ -228,6 +236,7 @@ def _sigmoid_act() -> Activation:
         _sigmoid,
         lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
         torch_name="sigmoid",
+        torch_gain=1.0,
         bounds=(0.0, 1.0),
     )
 

@@ -37,16 +37,6 @@ from .quadrature import TAIL, gaussian_expectation
 Criterion = Literal["forward", "backward", "torch"]
 CRITERIA: tuple[str, ...] = ("forward", "backward", "torch")
 
-#: torch.nn.init.calculate_gain's table (torch/nn/init.py), keyed by its names.
-_TORCH_GAINS: dict[str, float] = {
-    "linear": 1.0,
-    "sigmoid": 1.0,
-    "tanh": 5.0 / 3.0,
-    "relu": math.sqrt(2.0),
-    "selu": 3.0 / 4.0,
-}
-
-
 def second_moment(act: Activation, *, derivative: bool = False) -> float:
     """E[phi(z)^2] (or E[phi'(z)^2] with ``derivative``) for z ~ N(0, 1); inf when the
     integral diverges (phi^2 grows as fast as the normal density falls, or faster)."""
@@ -93,17 +83,14 @@ def gain_of(act: Activation, criterion: str = "forward") -> float:
 
 
 def _torch_gain(act: Activation) -> float:
-    name = act.torch_name
-    if name == "leaky_relu":
-        slope = 0.01 if act.param is None else act.param
-        if not abs(slope) < 1e150:  # slope**2 would overflow (torch: OverflowError)
-            raise ValueError(f"leaky_relu slope {slope!r} makes the gain sqrt(2 / (1 + "
-                             "slope^2)) underflow to 0")
-        return math.sqrt(2.0 / (1.0 + slope**2))
-    if name is None or name not in _TORCH_GAINS:
+    """torch.nn.init.calculate_gain's value, which the activation's record carries."""
+    if act.torch_name == "leaky_relu" and act.torch_gain is None:
+        raise ValueError(f"leaky_relu slope {act.param!r} makes the gain sqrt(2 / (1 + "
+                         "slope^2)) underflow to 0")
+    if act.torch_gain is None:
         raise ValueError(
             f"torch.nn.init.calculate_gain defines no gain for {act.name}; it knows "
             "linear, conv1d/2d/3d, conv_transpose1d/2d/3d, sigmoid, tanh, relu, leaky_relu, "
             "selu. Use criterion='forward' or 'backward' for any activation."
         )
-    return _TORCH_GAINS[name]
+    return act.torch_gain
