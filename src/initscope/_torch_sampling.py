@@ -60,7 +60,6 @@ def check_seed(fn: str, seed: object) -> int:
     return int(seed)
 
 
-_LARGEST: dict[torch.dtype, float] = {}
 #: The smallest largest finite value of the floating dtypes: values within it fit all.
 FLOAT16_MAX = torch.finfo(torch.float16).max
 
@@ -68,12 +67,10 @@ FLOAT16_MAX = torch.finfo(torch.float16).max
 def check_in_range(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
     """Refuse values that ``tensor``'s dtype cannot hold: [low, high] must lie inside its
     finite range, or the fill would write inf (``normal_(std=1e300)`` on float32)."""
-    if low >= -FLOAT16_MAX and high <= FLOAT16_MAX:
+    if (low >= -FLOAT16_MAX and high <= FLOAT16_MAX) or not tensor.dtype.is_floating_point:
         return  # every floating dtype holds them: the common case, first
-    top = _LARGEST.get(tensor.dtype)
-    if top is None and tensor.dtype.is_floating_point:
-        top = _LARGEST.setdefault(tensor.dtype, torch.finfo(tensor.dtype).max)
-    if top is not None and not (-top <= low and high <= top):
+    top = torch.finfo(tensor.dtype).max
+    if not (-top <= low and high <= top):
         raise ValueError(
             f"{fn}: values up to {max(abs(low), abs(high)):.3g} are beyond {tensor.dtype}'s "
             f"range (largest {top:.3g}): they would be written as inf")
@@ -117,9 +114,14 @@ def uniform(tensor: torch.Tensor, low: float, high: float, generator: Source) ->
         buf.uniform_(low, high, generator=generator)
         _into(tensor, buf)
     if tensor.dtype in _LOW_PRECISION:  # the cast from float32 may round past a bound
-        local = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
-        local.clamp_(*inside_bounds(low, high, tensor.dtype))
+        _clamp_inside(tensor, low, high)
     return tensor
+
+
+def _clamp_inside(tensor: torch.Tensor, low: float, high: float) -> None:
+    """Clamp (this rank's part of) ``tensor`` to the values of its dtype in [low, high]."""
+    local = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
+    local.clamp_(*inside_bounds(low, high, tensor.dtype))
 
 
 def check_representable(fn: str, tensor: torch.Tensor, low: float, high: float) -> None:
@@ -183,9 +185,8 @@ def trunc_normal(
         generator.trunc_normal_(tensor, mean, std, a, b)
     else:
         _normal_then_redraw(tensor, mean, std, a, b, generator)
-    if tensor.dtype in _LOW_PRECISION:
-        local = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
-        local.clamp_(*inside_bounds(a, b, tensor.dtype))  # rounding to half precision
+    if tensor.dtype in _LOW_PRECISION:  # rounding to half precision
+        _clamp_inside(tensor, a, b)
     return tensor
 
 

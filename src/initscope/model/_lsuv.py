@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .._state import buffers_kept
-from .._tensor_moments import rounding_floor
+from .._tensor_moments import mean_square, rounding_floor
 from .apply import InitReport, initialize
 
 _CALIBRATED = (nn.Linear, nn.modules.conv._ConvNd, nn.MultiheadAttention)
@@ -175,7 +175,9 @@ def _calibrating_hook(
         if id(weight) in calibrated:  # tied to a module calibrated before: scaled once
             return None
         calibrated.add(id(weight))
-        if not bool(torch.isfinite(out).all()):
+        # NaN or inf exactly when a value is not finite (an empty output: nothing to check)
+        ms = mean_square(out) if out.numel() else 0.0
+        if not math.isfinite(ms):
             raise ValueError(
                 f"lsuv: layer {name!r} produces NaN or inf on this batch (in the batch, in "
                 "a weight, or by overflow): nothing can be calibrated on it; the model is "
@@ -184,7 +186,7 @@ def _calibrating_hook(
         shape = [1] * out.dim()
         shape[dim] = -1
         before = float(out.std())
-        floor = rounding_floor(out.dtype) * float(out.double().pow(2).mean().sqrt())
+        floor = rounding_floor(out.dtype) * math.sqrt(ms)
         mean_removed = 0.0
         b = bias.view(shape).expand_as(out) if bias is not None else None
         a = out if b is None else out - b  # the part linear in the weight
