@@ -233,3 +233,14 @@ def test_jax_bfloat16_truncated_normal_stays_inside_its_bound():
     for seed in range(3):
         w = init_fn(jax.random.key(seed), (384, 256), jnp.bfloat16)
         assert float(jnp.abs(w.astype(jnp.float32)).max()) <= bound
+
+
+def test_torch_default_bounds_around_a_small_std_take_the_float32_path():
+    """Issue 14, item 7 (its speed is a benchmark, not a timed test): the math follows
+    where the mass is, so trunc_normal_(std=0.02) with torch's a=-2, b=2 (+-100 std)
+    runs the float32 path; an interval in a far tail keeps float64."""
+    from initscope.rng import _Law
+
+    assert not _Law("trunc", 0.0, 0.02, -100.0, 100.0, -2.0, 2.0).wide_math()
+    assert not _Law("trunc", 0.0, 1.0, -2.0, 2.0, -2.0, 2.0).wide_math()
+    assert _Law("trunc", 0.0, 1.0, 9.0, 10.0, 9.0, 10.0).wide_math()
