@@ -14,6 +14,7 @@ from tests import golden_values as gv
 
 GOLDEN = json.loads(gv.PATH.read_text())
 SAME_MACHINE = GOLDEN["fingerprint"] == gv.fingerprint()
+EPS32 = 2.0**-23
 
 
 @pytest.mark.parametrize("key", sorted(GOLDEN["weights"]))
@@ -25,9 +26,16 @@ def test_same_seed_same_weights(key):
         assert got == want
         return
     assert sorted(got["params"]) == sorted(want["params"])
+    numel = {n: p.numel() for n, p in gv.build(arch).named_parameters()}
     for name, (s, q) in want["params"].items():
         gs, gq = got["params"][name]
-        assert gs == pytest.approx(s, rel=1e-6, abs=1e-9 * max(1.0, math.sqrt(q))), name
+        abs_sum = 1e-9 * max(1.0, math.sqrt(q))
+        if name in got["factorized"] and not SAME_MACHINE:
+            # A float32 QR on another CPU's LAPACK kernels: each entry within a few float32
+            # roundings of its value, so |d sum| <= k eps32 sum|w| <= k eps32 sqrt(n q).
+            # Measured AMD EPYC vs Intel Xeon: k <= 0.18 over the 25 such parameters; 4 here.
+            abs_sum = 4 * EPS32 * math.sqrt(numel[name] * q)
+        assert gs == pytest.approx(s, rel=1e-6, abs=abs_sum), name
         assert gq == pytest.approx(q, rel=1e-6), name
     if SAME_MACHINE:
         assert got["sha256"] == want["sha256"], "weights changed bit for bit"

@@ -363,3 +363,33 @@ def test_report_exports():
     pd = pytest.importorskip("pandas")
     df = report.to_dataframe()
     assert isinstance(df, pd.DataFrame) and list(df["name"]) == [r["name"] for r in rows]
+
+
+_CORE_RULES = {
+    # scheme -> the VarianceScaling it must be, as a function of the record's gain
+    "auto": lambda g: initscope.VarianceScaling(g * g, "fan_in", "uniform"),
+    "xavier": lambda g: initscope.VarianceScaling(1.0, "fan_avg", "uniform"),
+    "he": lambda g: initscope.VarianceScaling(2.0, "fan_in", "normal"),
+    "lecun": lambda g: initscope.VarianceScaling(1.0, "fan_in", "normal"),
+    "glorot_standard": lambda g: initscope.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(_CORE_RULES))
+def test_schemes_report_and_sample_the_one_formula(scheme):
+    """The std a scheme reports is the core's VarianceScaling std for the same fans, to the
+    bit, and the weights sampled have it (issue 15: one formula, no std of its own)."""
+    model = ResNet18()
+    report = initialize(model, scheme, seed=0)
+    params = dict(model.named_parameters())
+    seen = 0
+    for r in report.records:
+        if r.fan_in is None or not r.name.endswith("weight") or r.kind == "norm":
+            continue
+        rule = _CORE_RULES[scheme](r.gain if r.gain is not None else 1.0)
+        want = rule.draw(initscope.Fans(r.fan_in, r.fan_out, 1))  # (std reads fans only)
+        assert r.target_std == want.std, (r.name, r.target_std, want.std)
+        assert r.achieved_std == pytest.approx(want.std, rel=0.1 if params[r.name].numel()
+                                               > 1000 else 0.5), r.name
+        seen += 1
+    assert seen >= 10

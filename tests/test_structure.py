@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "initscope"
 
@@ -110,3 +112,63 @@ def test_the_face_is_small_and_every_name_resolves():
     assert len(initscope.__all__) <= 20
     for name in initscope.__all__:
         assert getattr(initscope, name) is not None
+
+
+# --- one formula (issue 15, item 1) -----------------------------------------------------
+
+_MODEL = Path(__file__).resolve().parents[1] / "src" / "initscope" / "model"
+
+
+def _std_arithmetic(path: Path) -> list[str]:
+    """Calls of sqrt and powers -1/2 / -1/4 in code (not docstrings or comments)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "sqrt":
+            found.append(f"{path.name}:{node.lineno} sqrt")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            found.append(f"{path.name}:{node.lineno} **")
+    return found
+
+
+def test_policies_and_recipes_compute_no_std_of_their_own():
+    """Every std a built-in scheme or recipe samples comes from _core (VarianceScaling and
+    the named factors of _core.schemes); the one sqrt left is the he scheme's reported
+    gain, sqrt(2), not a std."""
+    found = _std_arithmetic(_MODEL / "policies.py") + _std_arithmetic(_MODEL / "recipes.py")
+    assert [f.split(":")[0] + " " + f.split(" ")[1] for f in found] == ["policies.py sqrt"], found
+
+
+def test_the_checker_sees_std_arithmetic(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text('"""sqrt(x) in a docstring"""\nimport math\nstd = 1 / math.sqrt(3)\n'
+                 "b = 2 ** -0.5  # and here\n")
+    assert sorted(_std_arithmetic(p)) == ["m.py:3 sqrt", "m.py:4 **"]
+
+
+# --- performance machinery in its room (issue 15, item 6) -------------------------------
+
+_SRC = Path(__file__).resolve().parents[1] / "src" / "initscope"
+_MACHINERY = {
+    # what: (the one module allowed to hold it, the words that mean it)
+    "caches": ("_core/_cache.py", ("lru_cache", "functools.cache", "@cache")),
+    "threads": ("_threads.py", ("ThreadPoolExecutor", "set_num_threads", "threading.Thread(")),
+}
+
+
+@pytest.mark.parametrize("what", sorted(_MACHINERY))
+def test_performance_machinery_lives_in_one_module(what):
+    home, words = _MACHINERY[what]
+    holders = sorted(str(p.relative_to(_SRC)) for p in _SRC.rglob("*.py")
+                     if any(w in _code_only(p) for w in words))
+    assert holders == [home], holders
+
+
+def _code_only(path: Path) -> str:
+    """The source without comments and docstrings (they may name the machinery)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                isinstance(getattr(body[0], "value", None), ast.Constant):
+            body[0].value.value = ""
+    return ast.unparse(tree)

@@ -6,10 +6,10 @@ import math
 import numbers
 import sys
 from collections.abc import Callable
-from functools import lru_cache
 
 import numpy as np
 
+from ._core._cache import memo
 from ._core.activations import Activation, activation
 from ._core.gain import Criterion, gain_of
 
@@ -72,7 +72,7 @@ def _takes_numpy(fn: Callable[..., object]) -> bool:
     return isinstance(out, (np.ndarray, np.generic, float))
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def _named_gain(name: str, param: float | None, criterion: str) -> float:
     return gain_of(activation(name, param), criterion)
 
@@ -107,7 +107,7 @@ def gain(
 GainLike = float | ActivationLike
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def _auto_gain(name: str, param: float | None) -> float:
     act = activation(name, param)
     return gain_of(act, "torch" if act.torch_name is not None else "forward")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from functools import lru_cache
 
 import numpy as np
 import torch
 
+from ._core._cache import memo
 from ._core.activations import Activation, Array, activation, require_elementwise
 
 # class name -> (registry name, attribute holding its parameter or None)
@@ -110,7 +110,7 @@ def torch_function(act: Activation) -> Callable[[torch.Tensor], torch.Tensor] | 
     return _torch_function(act.key, act.param) if act.key is not None else None
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def _torch_function(base: str, p: float | None) -> Callable[[torch.Tensor], torch.Tensor] | None:
     # cached: diagnose() asks once per layer per call, and the table's ~20 fresh objects
     # each time fed the garbage collector mid-pass

@@ -8,11 +8,11 @@ round bounds and draws in bf16). Meta tensors and zero-element tensors pass thro
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
 
+from ._core._cache import memo
 from ._core.fans import Fans
 from ._core.scaling import Draw, VarianceScaling
 from ._gain import real_number
@@ -83,7 +83,7 @@ def skip(tensor: torch.Tensor) -> bool:
 
 # A pure function of hashable arguments, cached: keeps an initializer's per-call overhead
 # near torch.nn.init's on small tensors.
-@lru_cache(maxsize=4096)
+@memo(4096)
 def draw_for(rule: VarianceScaling, f: Fans) -> Draw:
     """``rule.draw(f)``, cached."""
     return rule.draw(f)

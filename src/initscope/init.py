@@ -35,12 +35,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from functools import lru_cache, wraps
+from functools import wraps
 
 import torch
 
 from . import _torch_sampling as _s
 from ._core import schemes as _schemes
+from ._core._cache import memo
 from ._core.fans import FanLike, resolve_fans
 from ._core.gain import Criterion
 from ._core.scaling import Distribution, Draw, Mode, VarianceScaling
@@ -93,7 +94,7 @@ def _activation_gain(
         raise ValueError(f"{fn}: {e}") from None
 
 
-@lru_cache(maxsize=4096)
+@memo(4096)
 def _draw_of_layout(rule: VarianceScaling, shape: tuple[int, ...], layout: str) -> Draw:
     """The draw of ``rule`` for a weight of ``shape`` in a named layout: the common case
     of every fan-based scheme, in one cache lookup (a small tensor feels each step)."""

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from ._core._cache import memo
 from ._core.philox import key_of, lanes, lanes_for_runs
 from ._threads import has_helpers, intra_op_threads, run_shared
 
@@ -223,7 +224,7 @@ def _ndtr(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-@functools.lru_cache(maxsize=256)
+@memo(256)
 def inside_bounds(a: float, b: float, dtype: torch.dtype) -> tuple[float, float]:
     """The smallest and largest values of ``dtype`` inside [a, b] (a bound that ``dtype``
     cannot represent rounds inward), so that a clamp in ``dtype`` never leaves [a, b].

@@ -28,10 +28,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal, NamedTuple
 
 import numpy as np
+
+from ._cache import memo
 
 Layout = Literal["torch", "torch_conv_transpose", "jax", "keras", "embedding"]
 LAYOUTS: tuple[str, ...] = ("torch", "torch_conv_transpose", "jax", "keras", "embedding")
@@ -162,17 +163,12 @@ def resolve_fans(shape: Sequence[int], spec: FanLike) -> Fans:
     if isinstance(spec, Fans):
         return _checked(spec, shape, "given explicitly")
     if isinstance(spec, str):
-        spec = _spec_of_layout(spec)
+        spec = FanSpec(spec)
     if not isinstance(spec, FanSpec):
         raise TypeError(
             f"fans must be a layout name, a FanSpec or Fans; got {type(spec).__name__}"
         )
     return _fans_of(shape, spec)
-
-
-@lru_cache(maxsize=16)
-def _spec_of_layout(layout: str) -> FanSpec:
-    return FanSpec(layout)  # type: ignore[arg-type]
 
 
 def fans(
@@ -204,7 +200,7 @@ def fans(
 
 
 # A pure function of hashable arguments; cached because initializers call it per tensor.
-@lru_cache(maxsize=4096)
+@memo(4096)
 def _fans_of(shape: tuple[int, ...], spec: FanSpec) -> Fans:
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise ValueError(f"shape must be a sequence of non-negative ints; got {shape!r}")

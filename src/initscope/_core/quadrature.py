@@ -14,10 +14,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ._cache import memo
 
 Array = NDArray[np.float64]
 
@@ -35,14 +36,14 @@ TAIL = 12.0
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@lru_cache(maxsize=8)
+@memo(8)
 def hermite_rule(n: int = HERMITE_NODES) -> tuple[Array, Array]:
     """Nodes and weights with sum(w * f(x)) ~= E[f(z)], z ~ N(0, 1)."""
     x, w = np.polynomial.hermite_e.hermegauss(n)
     return x, w / math.sqrt(2.0 * math.pi)
 
 
-@lru_cache(maxsize=8)
+@memo(8)
 def _legendre_rule(n: int) -> tuple[Array, Array]:
     return np.polynomial.legendre.leggauss(n)
 
@@ -122,7 +123,7 @@ def normal_rule(cuts: Sequence[float] = ()) -> tuple[Array, Array]:
     return _composite_rule(inside)
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def _composite_rule(inside: tuple[float, ...]) -> tuple[Array, Array]:
     """Composite Gauss-Legendre across the sorted cuts ``inside`` (cached: the same kinks
     recur for every layer with the same nonlinearity)."""

@@ -6,18 +6,19 @@ are pure and cached (a rule is immutable), so building one per call costs nothin
 
 from __future__ import annotations
 
-from functools import lru_cache
+import math
 
+from ._cache import memo
 from .scaling import Distribution, Mode, VarianceScaling
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def xavier(gain: float = 1.0, distribution: Distribution = "uniform") -> VarianceScaling:
     """Glorot & Bengio 2010 ("normalized" init, eq. 16): Var = gain^2 * 2 / (fan_in + fan_out)."""
     return VarianceScaling(gain * gain, "fan_avg", distribution)  # (inf, not OverflowError)
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def he(
     gain: float = 2.0**0.5, mode: Mode = "fan_in", distribution: Distribution = "normal"
 ) -> VarianceScaling:
@@ -25,13 +26,13 @@ def he(
     return VarianceScaling(gain * gain, mode, distribution)
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def lecun(distribution: Distribution = "truncated_normal") -> VarianceScaling:
     """LeCun et al. 1998, "Efficient BackProp" sec. 4.6: Var = 1 / fan_in."""
     return VarianceScaling(1.0, "fan_in", distribution)
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def glorot_standard() -> VarianceScaling:
     """Glorot & Bengio 2010's "standard" U[-1/sqrt(fan_in), 1/sqrt(fan_in)] (eq. 1).
 
@@ -43,3 +44,76 @@ def glorot_standard() -> VarianceScaling:
 
 #: torch's default for nn.Linear / nn.Conv*d weights is Glorot's standard init.
 torch_default = glorot_standard
+
+
+# --- the fixed rules and the recipes' factors: the only std arithmetic outside the
+# variance-scaling formula, each a pure function of its paper's quantities -------------
+
+
+def uniform_std(a: float, b: float) -> float:
+    """Std of U(a, b): (b - a) / sqrt(12).
+
+    >>> round(uniform_std(-1.0, 1.0), 6)
+    0.57735
+    """
+    return (b - a) / math.sqrt(12)
+
+
+def orthogonal_std(rows: int, cols: int, gain: float = 1.0) -> float:
+    """Element std of ``gain`` x a (semi-)orthogonal rows x cols matrix: its orthonormal
+    rows (rows <= cols) or columns have unit norm over max(rows, cols) entries, so
+    E[w^2] = gain^2 / max(rows, cols) (Saxe et al. 2014).
+
+    >>> orthogonal_std(64, 256)
+    0.0625
+    """
+    return gain / math.sqrt(max(rows, cols))
+
+
+def gpt2_branch_std(branches: int, std: float = 0.02) -> float:
+    """Radford et al. 2019 (GPT-2, sec. 2.3) and nanoGPT: the layer ending each residual
+    branch N(0, std / sqrt(L)), L residual branches (2 per block).
+
+    >>> gpt2_branch_std(4)
+    0.01
+    """
+    return std / math.sqrt(max(1, branches))
+
+
+def fixup_factor(branches: int, depth: int) -> float:
+    """Zhang et al. 2019 (Fixup, sec. 3): in a branch of m weight layers, the first m - 1
+    are scaled by L^(-1/(2m-2)), L residual branches (the last is zeroed); 1 for m = 1.
+
+    >>> fixup_factor(16, 2)
+    0.25
+    """
+    return float(float(branches) ** (-1.0 / (2 * depth - 2))) if depth > 1 else 1.0
+
+
+def t_fixup_factor(blocks: int) -> float:
+    """Huang et al. 2020 (T-Fixup, Alg. 1, encoder): value, attention-output and MLP
+    weights scaled by 0.67 N^(-1/4), N blocks.
+
+    >>> round(t_fixup_factor(16), 4)
+    0.335
+    """
+    return float(0.67 * float(blocks) ** -0.25)
+
+
+def deepnorm_beta(blocks: int) -> float:
+    """Wang et al. 2022 (DeepNet, encoder): beta = (8N)^(-1/4), N blocks.
+
+    >>> deepnorm_beta(2)
+    0.5
+    """
+    return float((8.0 * blocks) ** -0.25)
+
+
+def embedding_std(dim: int) -> float:
+    """Huang et al. 2020 (T-Fixup, Alg. 1): input embeddings N(0, d^-1/2), read as the
+    std (the paper's N(0, .) notation), d the embedding width.
+
+    >>> embedding_std(64)
+    0.125
+    """
+    return float(float(dim) ** -0.5)

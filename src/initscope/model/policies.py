@@ -35,7 +35,10 @@ import torch
 from torch import nn
 
 from .. import init
+from .._core import schemes as rules
 from .._core.fans import Fans, FanSpec
+from .._core.scaling import Draw, VarianceScaling
+from .._torch_sampling import draw_for
 from .graph import LayerInfo, input_gain, weight_fans
 
 #: The random source a fill gets: a counter-based :class:`initscope.rng.Stream` from
@@ -118,32 +121,49 @@ def _one(t: torch.Tensor, g: RandomSource) -> object:
     return init.ones_(t)
 
 
+#: He et al. 2015, eq. 10: Var = 2 / fan_in (the scale written out: sqrt(2)^2 is not 2).
+_HE_RELU = VarianceScaling(2.0, "fan_in", "normal")
+
 _ZERO = ParamInit("zeros", _own(_zero), target_std=0.0, elementwise=True)
 _ONE = ParamInit("ones", _own(_one), target_std=0.0, elementwise=True)
 
 
-def _normal(std_of: Callable[[Fans], float], label: str, spec: FanSpec, gain: float,
-            shape: tuple[int, ...]) -> ParamInit:
+def drawn(label: str, draw: Draw, fans: Fans | None = None,
+          gain: float | None = None) -> ParamInit:
+    """A :class:`ParamInit` that samples ``draw`` (a :class:`~initscope.VarianceScaling`'s
+    answer, or a fixed-std :class:`~initscope.Draw`): every built-in random rule goes
+    through here, so the std it reports is the std it samples."""
+    if draw.distribution == "uniform":
+        bound = draw.bound
+
+        def fill(t: torch.Tensor, g: RandomSource) -> object:
+            return init.uniform_(t, -bound, bound, g)
+    elif draw.distribution == "normal":
+        std = draw.std
+
+        def fill(t: torch.Tensor, g: RandomSource) -> object:
+            return init.normal_(t, 0.0, std, g)
+    else:
+        under, cut = draw.underlying_std, draw.bound
+
+        def fill(t: torch.Tensor, g: RandomSource) -> object:
+            return init.trunc_normal_(t, 0.0, under, -cut, cut, g)
+
+    return ParamInit(label, _own(fill), fans, gain, draw.std, elementwise=True)
+
+
+def scaled(label: str, rule: VarianceScaling, spec: FanSpec, shape: tuple[int, ...],
+           gain: float | None) -> ParamInit:
+    """``rule`` (the one variance-scaling formula) on a weight of ``shape`` read by ``spec``."""
     f = spec.of(shape)
-    std = std_of(f)
-
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.normal_(t, 0.0, std, g)
-
-    return ParamInit(label, _own(fill), f, gain, std, elementwise=True)
+    return drawn(label, draw_for(rule, f), f, gain)
 
 
 def _auto_weight(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     # He's condition fixes the variance only; uniform is what torch's own defaults sample
     # and is the cheaper draw on CPU.
-    f = spec.of(shape)
-    std = gain / math.sqrt(f.fan_in)
-    bound = math.sqrt(3.0) * std
-
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.uniform_(t, -bound, bound, g)
-
-    return ParamInit(f"U, var {gain:.3g}^2/fan_in", _own(fill), f, gain, std, elementwise=True)
+    return scaled(f"U, var {gain:.3g}^2/fan_in", rules.he(gain, "fan_in", "uniform"), spec,
+                  shape, gain)
 
 
 def _orthogonal_blocks(gates: int, hidden: int, gain: float = 1.0) -> ParamInit:
@@ -156,7 +176,7 @@ def _orthogonal_blocks(gates: int, hidden: int, gain: float = 1.0) -> ParamInit:
         return t
 
     return ParamInit(f"orthogonal per gate (x{gates})", fill, gain=gain,
-                     target_std=gain / math.sqrt(hidden))
+                     target_std=rules.orthogonal_std(hidden, hidden, gain))
 
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -252,24 +272,17 @@ def _standard(
 
 def _xavier(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     # Glorot & Bengio 2010, eq. 16, gain 1 as in the paper.
-    f = spec.of(shape)
-    bound = math.sqrt(6.0 / (f.fan_in + f.fan_out))
-
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.uniform_(t, -bound, bound, g)
-
-    return ParamInit("xavier_uniform", _own(fill), f, 1.0, bound / math.sqrt(3.0),
-                     elementwise=True)
+    return scaled("xavier_uniform", rules.xavier(1.0, "uniform"), spec, shape, 1.0)
 
 
 def _he(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     # He et al. 2015, eq. 10: ReLU gain sqrt(2) on every layer, as torch users apply it.
-    return _normal(lambda f: math.sqrt(2.0 / f.fan_in), "he_normal", spec, math.sqrt(2.0), shape)
+    return scaled("he_normal", _HE_RELU, spec, shape, math.sqrt(2.0))
 
 
 def _lecun(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     # LeCun et al. 1998: Var = 1 / fan_in.
-    return _normal(lambda f: 1.0 / math.sqrt(f.fan_in), "lecun_normal", spec, 1.0, shape)
+    return scaled("lecun_normal", rules.lecun("normal"), spec, shape, 1.0)
 
 
 def _orthogonal(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
@@ -283,7 +296,7 @@ def _orthogonal(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit
         return t
 
     rows, cols = shape[0] // blocks, math.prod(shape[1:])
-    return ParamInit("orthogonal", fill, f, gain, gain / math.sqrt(max(rows, cols)))
+    return ParamInit("orthogonal", fill, f, gain, rules.orthogonal_std(rows, cols, gain))
 
 
 def _constant(value: float) -> Callable[[tuple[int, ...], FanSpec, float], ParamInit]:
@@ -301,22 +314,15 @@ def _uniform(a: float, b: float) -> Callable[[tuple[int, ...], FanSpec, float], 
         def fill(t: torch.Tensor, g: RandomSource) -> object:
             return init.uniform_(t, a, b, g)
 
-        return ParamInit(f"uniform({a:g},{b:g})", _own(fill), None, None, (b - a) / math.sqrt(12),
-                         elementwise=True)
+        return ParamInit(f"uniform({a:g},{b:g})", _own(fill), None, None,
+                         rules.uniform_std(a, b), elementwise=True)
 
     return rule
 
 
 def _glorot_standard(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit:
     # Glorot & Bengio 2010, eq. 1: U[-1/sqrt(fan_in), 1/sqrt(fan_in)].
-    f = spec.of(shape)
-    bound = 1.0 / math.sqrt(f.fan_in)
-
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.uniform_(t, -bound, bound, g)
-
-    return ParamInit("glorot_standard", _own(fill), f, None, bound / math.sqrt(3.0),
-                     elementwise=True)
+    return scaled("glorot_standard", rules.glorot_standard(), spec, shape, None)
 
 
 def _teaching(rule: Callable[[tuple[int, ...], FanSpec, float], ParamInit]) -> PlanPolicy:
@@ -341,14 +347,13 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
     if info.kind == "norm":
         return _norm_plan(info)
     if info.kind == "embedding":
-        def normal01(t: torch.Tensor, g: RandomSource) -> object:
-            return init.normal_(t, 0.0, 1.0, g)
-        return {"weight": ParamInit("N(0,1)", _own(normal01), None, None, 1.0,
-                                    elementwise=True)}
+        return {"weight": drawn("N(0,1)", Draw("normal", 1.0))}
     if info.kind == "rnn":
         assert isinstance(m, nn.RNNBase)
-        b = 1.0 / math.sqrt(m.hidden_size)
-        return {n: _uniform(-b, b)((), FanSpec(), 1.0) for n, _ in m.named_parameters()}
+        # torch: every RNN parameter U(+-1/sqrt(hidden)), Glorot's standard rule on fan hidden
+        one = rules.glorot_standard().draw(Fans(m.hidden_size, m.hidden_size, 1))
+        return {n: drawn(f"uniform({-one.bound:g},{one.bound:g})", one)
+                for n, _ in m.named_parameters()}
     if info.kind == "attention":
         assert isinstance(m, nn.MultiheadAttention)
         plan = _attention_plan(info, _xavier)
@@ -358,8 +363,8 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
         w = _glorot_standard(_shape(info, "weight"), weight_fans(info), 1.0)
         plan = {"weight": w}
         if getattr(m, "bias", None) is not None and w.fans is not None:
-            b = 1.0 / math.sqrt(w.fans.fan_in)
-            plan["bias"] = _uniform(-b, b)((), FanSpec(), 1.0)
+            one = draw_for(rules.glorot_standard(), w.fans)
+            plan["bias"] = drawn(f"uniform({-one.bound:g},{one.bound:g})", one)
         return plan
     return None
 

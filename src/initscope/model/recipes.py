@@ -28,14 +28,15 @@ projections (``splits == 3``: the third block) and ``nn.MultiheadAttention``.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 
-from .. import init
+from .._core import schemes as rules
+from .._core.fans import Fans, FanSpec
+from .._core.scaling import Draw
 from .graph import LayerGraph, LayerInfo, weight_fans
 from .policies import (
     _ZERO,
@@ -47,6 +48,8 @@ from .policies import (
     _norm_plan,
     _own,
     _shape,
+    _uniform,
+    drawn,
     is_own_fill,
     normalize,
 )
@@ -63,10 +66,7 @@ def _zeros_for(info: LayerInfo) -> Plan:
 
 
 def _normal(std: float, label: str) -> ParamInit:
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.normal_(t, 0.0, std, g)
-
-    return ParamInit(label, _own(fill), target_std=std, elementwise=True)
+    return drawn(label, Draw("normal", std))
 
 
 def _scaled(step: ParamInit, factor: float) -> ParamInit:
@@ -141,7 +141,7 @@ def fixup(graph: LayerGraph) -> Policy:
             if info.name in last_names:
                 return _zeros_for(info)
             m = max(per_branch[b] for b in info.residual_branches)
-            factor = branches ** (-1.0 / (2 * m - 2)) if m > 1 else 1.0
+            factor = rules.fixup_factor(branches, m)
             plan = _auto(info)
             return None if plan is None else {
                 n: (_scaled(p, factor) if n.endswith("weight") else p) for n, p in plan.items()}
@@ -152,7 +152,7 @@ def fixup(graph: LayerGraph) -> Policy:
 
 def gpt2(graph: LayerGraph) -> Policy:
     std = 0.02
-    branch_std = std / math.sqrt(max(1, graph.num_residual_branches))
+    branch_std = rules.gpt2_branch_std(graph.num_residual_branches, std)
 
     def policy(info: LayerInfo) -> Plan | None:
         if info.kind == "norm":
@@ -178,15 +178,10 @@ def gpt2(graph: LayerGraph) -> Policy:
 def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> ParamInit:
     shape = _shape(info, name)
     f = weight_fans(info).of(shape) if name == "weight" else None
-    fan_in = f.fan_in if f else shape[1]
-    fan_out = f.fan_out if f else shape[0] // splits
-    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.normal_(t, 0.0, std, g)
-
-    return ParamInit(f"xavier_normal(gain={gain:.3g})", _own(fill), f, gain, std,
-                     elementwise=True)
+    fans = f or Fans(shape[1], shape[0] // splits, 1)
+    step = drawn(f"xavier_normal(gain={gain:.3g})",
+                 rules.xavier(gain, "normal").draw(fans), f, gain)
+    return step
 
 
 def _value_scaled(step: ParamInit, factor: float, blocks: int = 3) -> ParamInit:
@@ -232,26 +227,24 @@ def t_fixup(graph: LayerGraph) -> Policy:
 
     def embedding(info: LayerInfo) -> Plan:
         d = _shape(info, "weight")[1]
-        return {"weight": _normal(d**-0.5, "N(0, d^-1/2)")}
+        return {"weight": _normal(rules.embedding_std(d), "N(0, d^-1/2)")}
 
-    return _transformer(graph, 0.67 * n ** -0.25, embedding, "t_fixup")
+    return _transformer(graph, rules.t_fixup_factor(n), embedding, "t_fixup")
 
 
 def deepnorm(graph: LayerGraph) -> Policy:
-    beta = (8.0 * _blocks(graph)) ** -0.25
+    beta = rules.deepnorm_beta(_blocks(graph))
     # DeepNet scales by beta through the Xavier gain; the factor form is the same thing.
     return _transformer(graph, beta, lambda info: _auto(info) or {}, "deepnorm")
 
 
 def small_embedding(graph: LayerGraph) -> Policy:
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        return init.uniform_(t, -1e-4, 1e-4, g)
+    tiny = _uniform(-1e-4, 1e-4)
 
     def policy(info: LayerInfo) -> Plan | None:
         if info.kind == "embedding":
-            return {"weight": ParamInit("U(-1e-4, 1e-4)", _own(fill),
-                                        target_std=2e-4 / math.sqrt(12),
-                                        elementwise=True)}
+            return {"weight": replace(tiny((), FanSpec(), 1.0),
+                                      scheme="U(-1e-4, 1e-4)")}
         return _auto(info)
 
     return policy
