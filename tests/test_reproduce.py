@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from initscope.cli import main
 from initscope.datasets.shapeset import CHANCE_LOSS
@@ -150,3 +151,27 @@ def test_lsuv_smoke():
     assert by["xavier"]["std_last"] < 0.5  # tanh with gain 1: the signal decays
     assert by["lsuv"]["train_accuracy"] >= max(by["xavier"]["train_accuracy"],
                                                by["he"]["train_accuracy"]) - 0.02
+
+
+@pytest.mark.parametrize("name", ["lsuv", "he2015"])
+def test_run_gives_small_model_reproductions_one_torch_thread(name, monkeypatch):
+    """reproduce.run (what the CLI calls) is the one place that sets torch's thread count
+    for a reproduction; the count is back afterwards, also when the run fails."""
+    import initscope.reproduce as rep
+
+    seen = []
+
+    def fake(config=None, out=None):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(get(name), "run", fake)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="stop"):
+            rep.run(name)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1 if name in rep.ONE_TORCH_THREAD else 2]

@@ -281,7 +281,7 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import REPRODUCTIONS, expected_time, get
+    from .reproduce import REPRODUCTIONS, expected_time, get, run
 
     if args.list or args.name is None:
         for name, (_, line) in REPRODUCTIONS.items():
@@ -299,7 +299,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     with shown():
-        result = module.run(config, out=out)
+        result = run(args.name, config, out=out)
     result.command = "initscope reproduce " + args.name + (" --smoke" if args.smoke else "")
     result.seconds = time.perf_counter() - start
     result.write(out)

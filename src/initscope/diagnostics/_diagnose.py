@@ -15,14 +15,13 @@ model's mode untouched, its buffers (batch-norm running statistics) as they were
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves, tree_map
 
+from .._inputs import Inputs, as_inputs, classification_loss, float_tensors, main_output
 from .._state import buffers_kept
 from .._tensor_moments import mean_square, moments, nonfinite_fraction, variance
 from .._torch_activation import torch_function
@@ -46,19 +45,6 @@ def _channel_dim(info: LayerInfo, t: torch.Tensor) -> int:
     return t.dim() - 1
 
 
-def _float_tensors(output: Any) -> list[torch.Tensor]:
-    """The floating-point tensors of a model's output: in tensors, tuples, lists, dicts
-    and dataclasses (Hugging Face's ModelOutput is a dict; others are dataclasses)."""
-    found: list[torch.Tensor] = []
-    for leaf in tree_leaves(output):
-        if isinstance(leaf, torch.Tensor):
-            if leaf.is_floating_point():
-                found.append(leaf)
-        elif dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
-            found += _float_tensors([getattr(leaf, f.name) for f in dataclasses.fields(leaf)])
-    return found
-
-
 def _leaf(t: Any, grad: bool) -> Any:
     if not isinstance(t, torch.Tensor):
         return t
@@ -68,13 +54,14 @@ def _leaf(t: Any, grad: bool) -> Any:
 
 
 def _default_loss(output: Any, target: Any, generator: torch.Generator) -> torch.Tensor:
-    tensors = _float_tensors(output)
+    tensors = float_tensors(output)
     if not tensors:
         raise ValueError("diagnose: the model returned no floating-point tensor to take a loss of")
     if target is not None:
-        out = tensors[0]
+        out = main_output(output)
+        assert out is not None
         if not target.is_floating_point() and out.dim() >= 2:
-            return nn.functional.cross_entropy(out, target)
+            return classification_loss(out, target)
         return nn.functional.mse_loss(out, target.to(out.dtype))
     # sum of squares of a fixed random projection: dL/d output ~ N(0, 1) entrywise
     total = torch.zeros(())
@@ -99,9 +86,11 @@ def diagnose(
 
     Args:
         model: any ``nn.Module``.
-        inputs: a tensor or a tuple of positional inputs.
-        target: if given, the loss is cross-entropy (integer targets) or mean squared
-            error; otherwise the sum of the outputs times a fixed random projection.
+        inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs
+            (``{"input_ids": ids}``, a Hugging Face ``BatchEncoding``).
+        target: if given, the loss is cross-entropy (integer targets; logits (B, T, V)
+            against targets (B, T) too) or mean squared error of the output (a dict-like
+            output's ``logits``); otherwise the sum of the outputs times a fixed random projection.
         loss_fn: ``loss_fn(output, target) -> scalar`` instead of the default.
         example_inputs: for the layer graph if torch.fx cannot trace (default: inputs).
         seed: seed of the random projection and of the sample and unit subsamples.
@@ -128,9 +117,8 @@ def diagnose(
     seed = check_seed("diagnose", seed)
     if not isinstance(model, nn.Module):
         raise TypeError(f"diagnose: model must be a torch.nn.Module; got {type(model).__name__}")
-    args = inputs if isinstance(inputs, tuple) else (inputs,)
-    empty = [tuple(t.shape) for t in tree_leaves(args)
-             if isinstance(t, torch.Tensor) and t.numel() == 0]
+    args = as_inputs(inputs, "diagnose: inputs")
+    empty = [tuple(t.shape) for t in args.tensors() if t.numel() == 0]
     if empty:
         raise ValueError(f"diagnose: the inputs hold no values (shape {empty[0]}): statistics "
                          "need a batch of at least one sample")
@@ -138,7 +126,7 @@ def diagnose(
     # from diagnose, and a model whose parameters are all frozen still has a graph to
     # take the activations' gradients from.
     frozen = not any(p.requires_grad for p in model.parameters())
-    args = tree_map(lambda t: _leaf(t, frozen), args)
+    args = args.map(lambda t: _leaf(t, frozen))
     if graph is not None:
         graph.require_of(model, "diagnose")
     else:
@@ -217,7 +205,7 @@ def diagnose(
                 handles.append(p.register_post_accumulate_grad_hook(  # type: ignore[no-untyped-call]
                     grad_ready))
         with torch.enable_grad(), buffers_kept(model):
-            output = model(*args)
+            output = args.call(model)
             loss = loss_fn(output, target) if loss_fn is not None else _default_loss(
                 output, target, loss_gen)
             if loss.requires_grad:  # (no graph: frozen weights on token inputs)
@@ -256,12 +244,12 @@ def diagnose(
     return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
 
 
-def _nonfinite_cause(model: nn.Module, args: tuple[Any, ...], info: LayerInfo) -> str:
+def _nonfinite_cause(model: nn.Module, args: Inputs, info: LayerInfo) -> str:
     """Where the first NaN or inf (at layer ``info``) comes from: "input" (the batch),
     "parameter:NAME" (a parameter of the layer, else any of the model's, holding one), or
     "overflow" (every input and parameter finite: the values outgrew the dtype)."""
     if any(isinstance(t, torch.Tensor) and t.is_floating_point()
-           and not bool(torch.isfinite(t).all()) for t in tree_leaves(args)):
+           and not bool(torch.isfinite(t).all()) for t in args.leaves()):
         return "input"
     own = {f"{info.name}.{n}" if info.name else n: p
            for n, p in info.module.named_parameters()}
@@ -275,14 +263,14 @@ def _nonfinite_cause(model: nn.Module, args: tuple[Any, ...], info: LayerInfo) -
 THEORY_OFF = 1.5
 
 
-def _beside_theory(model: nn.Module, graph: LayerGraph, args: tuple[Any, ...],
+def _beside_theory(model: nn.Module, graph: LayerGraph, args: Inputs,
                    stats: dict[str, LayerStats], second_moment: SecondMoment) -> None:
     """Put the mean-field prediction for the model's current weights next to each
     measured pre-activation second moment, and say where they part. ``second_moment``
     reads a weight's or bias's mean square."""
     from .predict import predict_chain
 
-    first = next((t for t in tree_leaves(args) if isinstance(t, torch.Tensor)
+    first = next((t for t in args.leaves() if isinstance(t, torch.Tensor)
                   and t.is_floating_point()), None)
     if first is None:
         return  # token inputs: the chain theory's input length is undefined

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._inputs import as_inputs
 from .._state import buffers_kept
 from .._tensor_moments import mean_square, rounding_floor
 from .apply import InitReport, initialize
@@ -102,7 +103,7 @@ def lsuv(
 
     Args:
         model: the model (its mode is kept; dropout is off during the pass).
-        batch: a tensor, or a tuple of positional inputs.
+        batch: a tensor, a tuple of positional inputs or a dict of keyword inputs.
         target_std: the output std each layer is scaled to.
         tol: accepted deviation of a layer's output std from ``target_std``; a layer
             whose output is constant (up to rounding) or holds NaN or inf cannot be
@@ -125,7 +126,7 @@ def lsuv(
         raise ValueError(f"target_std must be a positive finite number; got {target_std!r}")
     if not tol > 0:
         raise ValueError(f"tol must be > 0; got {tol!r}")
-    inputs = batch if isinstance(batch, tuple) else (batch,)
+    inputs = as_inputs(batch, "lsuv: batch")
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _CALIBRATED)
               and not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -138,7 +139,7 @@ def lsuv(
         if orthogonal_init:
             init_report = initialize(model, "orthogonal", seed=seed,
                                      example_inputs=example_inputs if example_inputs
-                                     is not None else inputs)
+                                     is not None else batch)
         calibrated: set[int] = set()  # weights scaled already (shared by two modules)
         for name, module in layers:
             handles.append(module.register_forward_hook(
@@ -146,7 +147,7 @@ def lsuv(
         for m in dropouts:
             m.eval()
         with torch.no_grad(), buffers_kept(model):
-            model(*inputs)
+            inputs.call(model)
     except BaseException:
         with torch.no_grad():
             for n, p in model.named_parameters():

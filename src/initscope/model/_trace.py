@@ -24,6 +24,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from .._inputs import as_inputs
 from .._state import buffers_kept
 from ._ir import Trace, normalize_op
 
@@ -186,14 +187,15 @@ def _leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 
 
 def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
-    """Run ``model(*example_inputs)`` once under no_grad and record its dataflow; the
-    model's buffers are left as they were."""
+    """Run the model once on ``example_inputs`` (a tensor, a tuple of positional inputs or
+    a mapping of keyword inputs) under no_grad and record its dataflow; the model's
+    buffers are left as they were."""
     trace = Trace([], "dynamic")
     ids: dict[int, int] = {}
     keep: list[torch.Tensor] = []
     depth = [0]
-    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    for i, t in enumerate(tree_leaves(inputs)):
+    inputs = as_inputs(example_inputs, "example_inputs")
+    for i, t in enumerate(inputs.leaves()):
         if isinstance(t, torch.Tensor):
             _register(t, trace.add("input", f"input{i}", ()), ids, keep)
 
@@ -213,7 +215,7 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
             handles.append(m.register_forward_pre_hook(pre))
             handles.append(m.register_forward_hook(post(name)))
         with torch.no_grad(), buffers_kept(model), _Recorder(trace, ids, keep, depth):
-            output = model(*inputs)
+            output = inputs.call(model)
         trace.add("output", "output", _known(ids, output))
     finally:
         for h in handles:

@@ -396,7 +396,7 @@ def layer_graph(model: nn.Module, example_inputs: Any = None) -> LayerGraph:
     Traces with torch.fx when it can. When fx fails (tensor-dependent control flow,
     some torch.nn containers) and ``example_inputs`` are given, it runs the model once on
     them under a recording mode instead (hooks removed afterwards); the graph's ``notes``
-    say so. ``example_inputs``: a tensor or a tuple of positional inputs.
+    say so. ``example_inputs``: a tensor, a tuple of positional inputs or a dict of keyword inputs.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ._result import Result as Result
 
@@ -37,6 +39,31 @@ def expected_time(name: str) -> str:
     return f"about {s} s" if s < 120 else f"about {round(s / 60)} min"
 
 
+#: Reproductions that train small networks one example batch at a time, where torch's
+#: intra-op threads cost more than they give (benchmarks/results/design_measurements.md):
+#: :func:`run` gives them one torch thread.
+ONE_TORCH_THREAD = frozenset({"glorot2010", "saxe2014", "lsuv", "critical-depth"})
+
+
+def run(name: str, config: Any = None, out: str | Path | None = None) -> Result:
+    """Run reproduction ``name`` (its ``Config()`` when ``config`` is None), writing its
+    figures under ``out``; what ``initscope reproduce NAME`` does.
+
+    >>> r = run("symmetry", get("symmetry").Config.smoke())
+    >>> r.name
+    'symmetry'
+    """
+    module = get(name)
+    if name not in ONE_TORCH_THREAD:
+        result: Result = module.run(config, out=out)
+        return result
+    from .._threads import one_torch_thread
+
+    with one_torch_thread():
+        result = module.run(config, out=out)
+    return result
+
+
 def get(name: str) -> ModuleType:
     """The module of a reproduction, by name."""
     if name not in REPRODUCTIONS:
@@ -44,4 +71,4 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{REPRODUCTIONS[name][0]}")
 
 
-__all__ = ["EXPECTED_SECONDS", "REPRODUCTIONS", "Result", "expected_time", "get"]
+__all__ = ["EXPECTED_SECONDS", "REPRODUCTIONS", "Result", "expected_time", "get", "run"]

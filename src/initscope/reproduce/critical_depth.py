@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from .. import init
-from .._threads import one_torch_thread
 from ..theory import meanfield as mf
 from ._result import Result
 from ._train import sgd_on_batches, teacher_task
@@ -130,8 +129,7 @@ def _figure(out: Path, curves: dict[float, tuple[list[float], list[float]]]) -> 
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with one_torch_thread():
-        return _run(config or Config(), out)
+    return _run(config or Config(), out)
 
 
 def _run(cfg: Config, out: str | Path | None) -> Result:

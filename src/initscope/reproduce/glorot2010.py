@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._threads import one_torch_thread
 from ..datasets import shapeset
 from ..model.apply import initialize
 from ._progress import task
@@ -214,8 +213,7 @@ def _figures(out: Path, cfg: Config, fig2: Config,
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with one_torch_thread():
-        return _run(config or Config(), out)
+    return _run(config or Config(), out)
 
 
 def _run(cfg: Config, out: str | Path | None) -> Result:

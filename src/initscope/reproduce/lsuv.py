@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._threads import one_torch_thread
 from ..model._lsuv import lsuv
 from ..model.apply import initialize
 from ._result import Result
@@ -63,8 +62,7 @@ def _output_stds(model: nn.Sequential, x: torch.Tensor) -> list[float]:
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with one_torch_thread():
-        return _run(config or Config(), out)
+    return _run(config or Config(), out)
 
 
 def _run(cfg: Config, out: str | Path | None) -> Result:

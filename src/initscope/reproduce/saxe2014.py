@@ -22,7 +22,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._threads import one_torch_thread
 from ..model.apply import initialize
 from ._result import Result
 
@@ -73,8 +72,7 @@ def _steps_to_learn(cfg: Config, depth: int, scheme: str, x: torch.Tensor,
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
-    with one_torch_thread():
-        return _run(config or Config(), out)
+    return _run(config or Config(), out)
 
 
 def _run(cfg: Config, out: str | Path | None) -> Result:
