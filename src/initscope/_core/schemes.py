@@ -46,6 +46,32 @@ def glorot_standard() -> VarianceScaling:
 torch_default = glorot_standard
 
 
+#: The readout's share of the loss at init: logits start with std sqrt(2 READOUT_EXCESS ln V),
+#: so the expected cross-entropy exceeds ln V (no preference) by READOUT_EXCESS ln V.
+READOUT_EXCESS = 0.01
+
+
+def readout(vocab: int, input_gain: float = 1.0, mode: Mode = "fan_in",
+            distribution: Distribution = "uniform") -> VarianceScaling:
+    """An output head over ``vocab`` classes whose logits start without preference.
+
+    For logits z_i ~ N(0, s^2) over V classes, E[CE] = E[log sum_i exp(z_i)] - E[z_y]
+    -> ln V + s^2 / 2 as V grows (E[exp z] = exp(s^2 / 2); the loss at init should be
+    ln V, Karpathy 2019, "A Recipe for Training Neural Networks"). With s^2 = 2 eps ln V,
+    eps = READOUT_EXCESS, the head costs 1% of ln V at init. Its input after "auto" has
+    E[h^2] = 1 / input_gain^2 (1 after a norm), so Var[w] = 2 eps ln V input_gain^2 / fan_in:
+    small like the readout of muP (Yang & Hu 2021), and the one std a tied input/output
+    matrix can have (``mode="fan_out"`` on the (V, d) embedding: its fan_out is d).
+
+    >>> round(readout(1000).draw(__import__("initscope").Fans(64, 1000, 1)).std, 4)
+    0.0465
+    """
+    if not (isinstance(vocab, int) and vocab >= 2):
+        raise ValueError(f"readout needs a vocabulary of at least 2 classes; got {vocab!r}")
+    return VarianceScaling(2.0 * READOUT_EXCESS * math.log(vocab) * input_gain * input_gain,
+                           mode, distribution)
+
+
 # --- the fixed rules and the recipes' factors: the only std arithmetic outside the
 # variance-scaling formula, each a pure function of its paper's quantities -------------
 

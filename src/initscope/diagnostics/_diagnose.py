@@ -26,7 +26,14 @@ from .._state import buffers_kept
 from .._tensor_moments import mean_square, moments, nonfinite_fraction, variance
 from .._torch_activation import torch_function
 from .._torch_sampling import check_seed
-from ..model.graph import LayerGraph, LayerInfo, input_gain, layer_graph, weight_fans
+from ..model.graph import (
+    LayerGraph,
+    LayerInfo,
+    input_gain,
+    layer_graph,
+    out_axis,
+    weight_fans,
+)
 from . import _stats
 from .layer_jacobian import linear_jacobian_singular_values
 from .records import Diagnosis, LayerStats
@@ -227,8 +234,9 @@ def diagnose(
         if s.identical_units >= SYMMETRIC and s.act_second_moment == 0 and \
                 isinstance(w, torch.Tensor) and w.dim() >= 2:
             # units are rows (out, ...); their incoming weights are the samples
+            units = w.detach().movedim(out_axis(info.module), 0)
             s.identical_weights = _stats.identical_fraction(
-                w.detach().reshape(w.shape[0], -1).T, gen)
+                units.reshape(units.shape[0], -1).T, gen)
 
     def second_moment(t: torch.Tensor) -> float:  # what the hooks read, else a pass
         seen = weight_moments.get(id(t))

@@ -28,6 +28,9 @@ class Node:
 class Trace:
     nodes: list[Node]
     method: Literal["fx", "dynamic"]
+    #: Nodes whose value the model returns as ``logits`` (a dict-like output's entry):
+    #: class scores, whatever produced them.
+    logits: tuple[int, ...] = ()
 
     def add(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -55,7 +55,12 @@ class _Tracer(fx.Tracer):
 
 
 def _scalars(values: Any) -> tuple[object, ...]:
-    return tuple(v for v in values if isinstance(v, (int, float, str, bool)) or v is None)
+    """The plain arguments of a call (numbers, names, and lists of ints such as split
+    sections), tensors left out."""
+    return tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in values
+                 if isinstance(v, (int, float, str, bool)) or v is None or (
+                     isinstance(v, (list, tuple)) and v and
+                     all(isinstance(x, int) and not isinstance(x, bool) for x in v)))
 
 
 def trace_fx(model: nn.Module) -> Trace:
@@ -152,9 +157,16 @@ class _Recorder(TorchFunctionMode):
         inputs = _known(self.ids, (args, kwargs))
         if inputs:
             plain_kwargs = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
-            idx = self.trace.add("call", normalize_op(name), inputs, _scalars(args),
-                                 plain_kwargs)
-            _register(out, idx, self.ids, self.keep)
+            op = normalize_op(name)
+            idx = self.trace.add("call", op, inputs, _scalars(args), plain_kwargs)
+            if op in ("split", "chunk", "unbind") and isinstance(out, (tuple, list)):
+                # one getitem node per part, as torch.fx records them: which part went
+                # where (a fused QKV's queries) stays readable
+                for i, part in enumerate(out):
+                    _register(part, self.trace.add("call", "getitem", (idx,), (i,)),
+                              self.ids, self.keep)
+            else:
+                _register(out, idx, self.ids, self.keep)
         return out
 
 
@@ -217,6 +229,8 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
         with torch.no_grad(), buffers_kept(model), _Recorder(trace, ids, keep, depth):
             output = inputs.call(model)
         trace.add("output", "output", _known(ids, output))
+        if isinstance(output, Mapping) and isinstance(output.get("logits"), torch.Tensor):
+            trace.logits = _known(ids, output["logits"])
     finally:
         for h in handles:
             h.remove()

@@ -33,6 +33,7 @@ from .._threads import one_torch_thread, run_shared
 from .._torch_sampling import check_seed
 from ..guard import invariant_init
 from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full
+from ._own import hf_owners, own_values
 from .graph import LayerGraph, LayerInfo, layer_graph
 from .policies import ParamInit, Plan, Policy, is_own_fill, normalize
 from .schemes import apply_overrides, resolve, resolve_overrides
@@ -61,12 +62,17 @@ class ParamRecord:
     achieved_std: float | None = None
     input: str | None = None
     covered: bool = True
+    #: Why initscope did not apply its own rule: "frozen ...", "model's own init: ...",
+    #: "as built: ..." (None when a rule of the scheme wrote it).
+    kept: str | None = None
 
 
 @dataclass
 class InitReport:
-    """Every parameter of the model, with the scheme applied and the std achieved;
-    parameters no rule covered are listed with ``covered=False``."""
+    """Every parameter of the model, with the scheme applied and the std achieved.
+    ``covered`` says initscope wrote the values (a rule of the scheme, or the model's own
+    initialization drawn from initscope's seed: then ``kept`` says why); parameters left
+    as they were (frozen, or set by nothing) are listed with ``covered=False`` and why."""
 
     records: list[ParamRecord]
     graph: LayerGraph = field(repr=False)
@@ -89,14 +95,18 @@ class InitReport:
         rows = [head]
         for r in self.records:
             rows.append((
-                r.name, "x".join(map(str, r.shape)), r.scheme or "NOT COVERED",
+                r.name, "x".join(map(str, r.shape)),
+                f"NOT COVERED, kept {r.kept}" if r.kept and not r.covered else
+                f"{r.scheme} [{r.kept}]" if r.kept else r.scheme or "NOT COVERED",
                 "" if r.fan_in is None else str(r.fan_in), _num(r.gain), _num(r.target_std),
                 _num(r.achieved_std), r.input or "",
             ))
         widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                  for row in rows]
-        summary = (f"{len(self.records)} parameters, {len(self.uncovered)} not covered; "
+        own = sum(1 for r in self.records if r.covered and r.kept)
+        summary = (f"{len(self.records)} parameters, {len(self.uncovered)} not covered, "
+                   f"{own} from the model's own init; "
                    f"graph by {self.graph.method}, seed {self.seed}")
         return "\n".join([*lines, summary, *self.graph.notes])
 
@@ -112,6 +122,17 @@ def _owner(name: str, layers: Mapping[str, LayerInfo]) -> LayerInfo | None:
         if info is not None:
             return info
     return None
+
+
+def _sharers(graph: LayerGraph) -> dict[int, LayerInfo]:
+    """For each parameter held directly by two or more layers (tied embeddings), the
+    layer that decides it: one with a readout role, else one the forward calls."""
+    held: dict[int, list[LayerInfo]] = {}
+    for info in graph:
+        for p in info.module.parameters(recurse=False):
+            held.setdefault(id(p), []).append(info)
+    return {pid: min(infos, key=lambda i: (i.readout is None, i.order < 0, i.order))
+            for pid, infos in held.items() if len(infos) > 1}
 
 
 def _input_label(info: LayerInfo) -> str:
@@ -166,6 +187,34 @@ def _own_init(info: LayerInfo, seed: int) -> Plan | None:
                          lambda t, g: t.copy_(value), target_std=None, elementwise=True)
 
     return {n: make(n) for n in values}
+
+
+#: The label of values taken from the model's own initialization.
+OWN_INIT = "model's own init"
+
+
+def _own_step(value: torch.Tensor, owner: str, why: str) -> ParamInit:
+    """Write ``value`` (what the model's own init gave this parameter, drawn from
+    initscope's seed), reported as kept with ``why``."""
+    return ParamInit(f"{OWN_INIT} ({owner}._init_weights)", lambda t, g: t.copy_(value),
+                     target_std=None, elementwise=True, kept=f"{OWN_INIT}: {why}")
+
+
+def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
+                      mine: torch.Tensor | None) -> str | None:
+    """Why "auto" should keep the model's own value here, or None: where the model's own
+    init contradicts the premise of the rule "auto" would apply (biases start at zero,
+    norm gains at one, weight matrices random), the model knows something the graph
+    does not (Mamba's dt bias, (1 + w) norm gains, a zero-initialized branch)."""
+    if mine is None:
+        return None
+    if local.rsplit(".", 1)[-1].startswith("bias") and bool((mine != 0).any()):
+        return "the model sets this bias to non-zero values"
+    if info.kind == "norm" and local == "weight" and bool((mine != 1).any()):
+        return "the model's norm gain does not start at 1"
+    if param.dim() >= 2 and mine.numel() > 1 and bool((mine == mine.reshape(-1)[0]).all()):
+        return "the model starts this weight at a constant (a switched-off branch)"
+    return None
 
 
 def _warn_unmatched(overrides: Mapping[str | type[nn.Module], object] | None,
@@ -246,27 +295,65 @@ def initialize(
     # a policy that fails has changed nothing, atomic or not.
     plans: dict[str, Plan | None] = {}
     todo: list[ParamRecord | _Job] = []
+    owners = hf_owners(model)
+    own: dict[str, torch.Tensor | None] | None = None  # the model's own init, when asked
+    careful = scheme == "auto"  # "auto" defers to the model where their premises part
+    sharers = _sharers(graph)
     for name, param in model.named_parameters():
         info = _owner(name, graph.layers)
+        other = sharers.get(id(param))
+        if other is not None and info is not None and other is not info and (
+                info.order < 0 or info.readout is None):
+            # A tied matrix is named once, after its first module (maybe one the forward
+            # never calls, as T5's `shared`); the layer that gives it a role decides.
+            name_in = next(n for n, p in other.module.named_parameters(recurse=False)
+                           if p is param)
+            info = other
+            local_name = name_in
+        else:
+            local_name = None
+        if not param.requires_grad:
+            todo.append(ParamRecord(
+                name, tuple(param.shape), info.name if info else None,
+                info.kind if info else None, None, covered=False,
+                kept="frozen (requires_grad=False): left as it is"))
+            continue
         if info is None:
             todo.append(ParamRecord(name, tuple(param.shape), None, None, None,
-                                    covered=False))
+                                    covered=False, kept="as built: no layer of the graph owns it"))
             continue
+        hf = owners.get(info.name)
         if info.name not in plans:
             try:
-                plans[info.name] = normalize(rule(info), info) or _own_init(info, seed)
+                plans[info.name] = normalize(rule(info), info) or (
+                    None if hf is not None else _own_init(info, seed))
             except (ValueError, TypeError) as e:  # say which parameter could not be planned
                 if f"{info.name!r}" in str(e):
                     raise
                 raise type(e)(f"cannot initialize {name!r} (layer {info.name!r}, "
                               f"{type(info.module).__name__}, shape {tuple(param.shape)}): "
                               f"{e}") from e
-        local = name[len(info.name) + 1:] if info.name else name
+        local = local_name or (name[len(info.name) + 1:] if info.name else name)
         plan = plans[info.name]
         step = plan.get(local) if plan else None
+        if hf is not None and (step is None or careful):
+            if own is None:
+                own = own_values(model, seed)
+            mine = own.get(name)
+            why = ("no rule of this scheme for it" if step is None else
+                   _parts_from_model(info, local, param, mine))
+            if why is not None and mine is not None:
+                step = _own_step(mine, type(hf).__name__, why)
+            elif step is None:
+                todo.append(ParamRecord(
+                    name, tuple(param.shape), info.name, info.kind, None,
+                    input=_input_label(info), covered=False,
+                    kept="as built: no rule for it, and the model's own init does not set it"))
+                continue
         if step is None:
             todo.append(ParamRecord(name, tuple(param.shape), info.name, info.kind, None,
-                                    input=_input_label(info), covered=False))
+                                    input=_input_label(info), covered=False,
+                                    kept="as built: no rule for it"))
             continue
         if param.is_meta:
             raise ValueError(
@@ -378,7 +465,7 @@ def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed
     record = ParamRecord(
         name, tuple(param.shape), info.name, info.kind, step.scheme,
         f.fan_in if f else None, f.fan_out if f else None, step.gain, step.target_std,
-        achieved, _input_label(info),
+        achieved, _input_label(info), kept=step.kept,
     )
     return record, None if in_place else value
 

@@ -46,8 +46,26 @@ _TRANSPARENT_MODULES = (
 )
 
 
+def stores_in_out(module: nn.Module) -> bool:
+    """A dense layer whose weight is stored (in_features, out_features): Hugging Face's
+    ``transformers.pytorch_utils.Conv1D`` (GPT-2, and models copied from it), which
+    computes ``x @ weight + bias``. Recognised by what it holds, not by importing it."""
+    w = getattr(module, "weight", None)
+    return (type(module).__name__ == "Conv1D" and isinstance(w, torch.Tensor) and w.dim() == 2
+            and getattr(module, "nf", None) == w.shape[1])
+
+
+def out_axis(module: nn.Module) -> int:
+    """The axis of a layer's weight that holds its output units (0 in torch's layout)."""
+    if stores_in_out(module) or isinstance(module, nn.modules.conv._ConvTransposeNd):
+        return 1
+    return 0
+
+
 def layer_kind(module: nn.Module) -> Kind:
     """What a parameter-owning module is, for fans and policies."""
+    if stores_in_out(module):
+        return "linear"
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         return "conv_transpose"
     if isinstance(module, nn.modules.conv._ConvNd):
@@ -63,6 +81,23 @@ def layer_kind(module: nn.Module) -> Kind:
     if isinstance(module, _NORMS):
         return "norm"
     return "other"
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A layer's part in producing logits over a vocabulary: an output head whose
+    classes are the input embedding's tokens (a language model's), or the input
+    embedding whose matrix that head shares (``tied``).
+
+    Attributes:
+        vocab: the number of classes (the embedding's rows).
+        input_gain: the forward gain of what feeds the head (1 after a norm).
+        tied: the other layer sharing the matrix, if any.
+    """
+
+    vocab: int
+    input_gain: float = 1.0
+    tied: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +119,14 @@ class LayerInfo:
         residual_branches: indices of the residual branches it belongs to.
         branch_end: it is the last layer or norm of a residual branch.
         order: position in execution order (-1 if unused).
+        readout: set on a language model's output head and on the embedding it shares
+            its matrix with (see :class:`Readout`); on the embeddings summed with that
+            embedding (positions, token types) ``Readout(vocab, tied=None)`` too, so that
+            they start at its scale.
+        attention: what the layer produces for an attention's scores, read off the
+            graph (the operands of ``scaled_dot_product_attention``, or of the matmul
+            whose product a softmax normalizes): ``("query", None)``, ``("key", None)``,
+            or with the block of a fused projection (``("query", 0)`` of a QKV).
     """
 
     name: str
@@ -97,6 +140,8 @@ class LayerInfo:
     residual_branches: tuple[int, ...] = ()
     branch_end: bool = False
     order: int = -1
+    readout: Readout | None = None
+    attention: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def is_first(self) -> bool:
@@ -186,14 +231,48 @@ def _module_activation(module: nn.Module) -> Activation | None:
         return None
 
 
-def _roles(trace: Trace, modules: dict[str, nn.Module]) -> list[_Role]:
+def normalizes(module: nn.Module) -> bool:
+    """Whether a module of a class torch does not know is a normalization, by what it
+    computes: it holds only vectors of one size d (a gain, maybe a shift), no submodules,
+    and its output does not change when its input is scaled (x and 3x give the same
+    values), over the last axis (LayerNorm, RMSNorm) or the channel axis (ConvNeXt's
+    channels-first LayerNorm). The probe runs on a fixed random batch without gradients,
+    the module's buffers kept."""
+    params = list(module.parameters(recurse=False))
+    if not params or next(module.children(), None) is not None or \
+            type(module).__module__.startswith("torch."):
+        return False
+    d = params[0].shape[0] if params[0].dim() == 1 else -1
+    if d < 2 or any(p.dim() != 1 or p.shape[0] != d or not p.is_floating_point()
+                    for p in params):
+        return False
+    from .._state import buffers_kept
+
+    g = torch.Generator().manual_seed(0)
+    p0 = params[0]
+    for shape in ((4, 5, d), (4, d, 3, 3)):
+        x = torch.randn(shape, generator=g).to(dtype=p0.dtype, device=p0.device)
+        try:
+            with torch.no_grad(), buffers_kept(module):
+                a, b = module(x), module(3.0 * x)
+        except Exception:
+            continue
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and \
+                a.shape == x.shape and bool(torch.isfinite(a).all()) and \
+                float(a.abs().max()) > 0 and torch.allclose(a, b, rtol=1e-3, atol=1e-4):
+            return True
+    return False
+
+
+def _roles(trace: Trace, modules: dict[str, nn.Module],
+           custom_norms: frozenset[str] = frozenset()) -> list[_Role]:
     roles = []
     for node in trace.nodes:
         if node.kind in ("input", "output"):
             roles.append(_Role(node.kind))
         elif node.kind == "module":
             m = modules[node.target]
-            if isinstance(m, _NORMS):
+            if isinstance(m, _NORMS) or node.target in custom_norms:
                 roles.append(_Role("norm"))
             elif next(m.parameters(recurse=False), None) is not None:
                 roles.append(_Role("layer"))
@@ -285,17 +364,24 @@ def _consumer(
 
 def _split_count(node: Node, module: nn.Module, trace: Trace) -> int | None:
     """chunk(n) splits in n; split(size) of a layer with out_features d splits in d / size;
+    split([s, s, s]) in 3 equal parts (unequal sections are no fused projection);
     otherwise (a size fx only knows symbolically) count the distinct parts taken."""
-    arg = node.args[0] if node.args and isinstance(node.args[0], int) else None
+    first = node.args[0] if node.args else None
+    if isinstance(first, tuple):
+        return len(first) if len(set(first)) == 1 and len(first) > 1 else None
+    arg = first if isinstance(first, int) and not isinstance(first, bool) else None
     if node.target == "chunk" and arg:
         return arg
     weight = getattr(module, "weight", None)
-    if arg and isinstance(weight, torch.Tensor) and weight.dim() >= 1:
-        total = weight.shape[0]
+    total = weight.shape[out_axis(module)] if isinstance(weight, torch.Tensor) and \
+        weight.dim() > out_axis(module) else None
+    if arg and total is not None:
         return total // arg if total % arg == 0 else None
     parts = {u.args[0] for u in (trace.nodes[i] for i in node.users)
              if u.target == "getitem" and u.args and isinstance(u.args[0], int)}
-    return len(parts) if len(parts) > 1 else None
+    if len(parts) > 1 and (total is None or total % len(parts) == 0):
+        return len(parts)
+    return None
 
 
 def _ancestors(trace: Trace, start: int) -> set[int]:
@@ -359,7 +445,12 @@ def _branch_end(trace: Trace, roles: list[_Role], i: int) -> int | None:
 def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
     """Read a :class:`Trace` of ``model`` into a :class:`LayerGraph`."""
     modules = dict(model.named_modules())
-    roles = _roles(trace, modules)
+    custom_norms = frozenset(n for n, m in modules.items() if normalizes(m))
+    roles = _roles(trace, modules, custom_norms)
+
+    def kind_of(name: str, m: nn.Module) -> Kind:
+        return "norm" if name in custom_norms else layer_kind(m)
+
     member, ends, n_branches = _residuals(trace, roles)
     layers: dict[str, LayerInfo] = {}
     unresolved: dict[str, str] = {}
@@ -373,10 +464,10 @@ def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
         source, act = (_source(trace, roles, node.inputs[0]) if node.inputs
                        else ("unknown", None))
         consumer, out_act, splits = _consumer(trace, roles, node.index, m)
-        if source == "unknown" and layer_kind(m) != "embedding":  # embeddings read indices
+        if source == "unknown" and kind_of(node.target, m) != "embedding":  # (reads indices)
             unresolved[node.target] = "its input comes from an op initscope does not read"
         layers[node.target] = LayerInfo(
-            node.target, m, layer_kind(m), source, act, consumer, out_act, splits,
+            node.target, m, kind_of(node.target, m), source, act, consumer, out_act, splits,
             tuple(member.get(node.index, ())), node.index in ends, order,
         )
         order += 1
@@ -386,8 +477,152 @@ def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
         if name not in layers and not inside_opaque and next(
             m.parameters(recurse=False), None
         ) is not None:
-            layers[name] = LayerInfo(name, m, layer_kind(m), "unused")
+            layers[name] = LayerInfo(name, m, kind_of(name, m), "unused")
+    for name, r in _readouts(layers, trace, roles).items():
+        layers[name] = replace(layers[name], readout=r)
+    for name, parts in _attention_parts(trace, roles, layers).items():
+        layers[name] = replace(layers[name], attention=tuple(sorted(parts, key=str)))
     return LayerGraph(layers, trace.method, n_branches, unresolved)
+
+
+def _out_features(info: LayerInfo) -> int | None:
+    w = getattr(info.module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        return None
+    return int(w.shape[out_axis(info.module)]) if info.kind == "linear" else None
+
+
+def _readouts(layers: dict[str, LayerInfo], trace: Trace,
+              roles: list[_Role]) -> dict[str, Readout]:
+    """Output heads over the vocabulary of an input embedding, the embedding tied to one,
+    and the embeddings summed with that embedding (see :class:`Readout`)."""
+    embeds = [i for i in layers.values() if i.kind == "embedding" and i.order >= 0
+              and isinstance(getattr(i.module, "weight", None), torch.Tensor)]
+    found: dict[str, Readout] = {}
+    scores = _logit_producers(trace, roles)
+    for head in layers.values():
+        if head.output_consumer != "output" or head.kind != "linear" or head.order < 0:
+            continue
+        w = getattr(head.module, "weight", None)
+        tied = next((e for e in embeds if e.module.weight is w), None)
+        vocab = _out_features(head)
+        token = tied or next((e for e in embeds if _rows(e) == vocab), None)
+        # over an input embedding's tokens, or returned as the model's `logits`
+        if vocab is None or vocab < 2 or (token is None and head.name not in scores):
+            continue
+        g = input_gain(head)
+        found[head.name] = Readout(vocab, g, tied.name if tied else None)
+        if tied is not None:
+            found[tied.name] = Readout(vocab, g, head.name)
+            # Positions and token types added to it start at its scale, or they would
+            # drown the token's identity (std 1 against its ~0.05).
+            node = _consumer_node(trace, roles, tied.name)
+            for e in embeds:
+                if e is not tied and node is not None and \
+                        _consumer_node(trace, roles, e.name) == node:
+                    found[e.name] = Readout(vocab, g, None)
+    return found
+
+
+_SCORE_OPS = frozenset({"matmul", "bmm", "baddbmm", "einsum"})
+_SCALING_OPS = frozenset({"mul", "div", "add", "sub", "masked_fill", "to", "float"})
+
+
+def _attention_parts(trace: Trace, roles: list[_Role],
+                     layers: dict[str, LayerInfo]) -> dict[str, set[tuple[str, int | None]]]:
+    """Which layers make queries and keys (see ``LayerInfo.attention``)."""
+    found: dict[str, set[tuple[str, int | None]]] = {}
+
+    def mark(start: int, part: str) -> None:
+        for name, block in _producers(trace, start):
+            if name in layers and layers[name].kind == "linear":
+                found.setdefault(name, set()).add((part, block))
+
+    for node in trace.nodes:
+        operands: tuple[int, ...] = ()
+        if node.target == "scaled_dot_product_attention" and len(node.inputs) >= 2:
+            operands = node.inputs[:2]
+        elif node.target == "softmax" and node.inputs:
+            i = node.inputs[0]
+            for _ in range(16):  # scale, mask, casts between the scores and the softmax
+                n = trace.nodes[i]
+                if n.target in _SCORE_OPS:
+                    operands = n.inputs[:2] if len(n.inputs) >= 2 else ()
+                    break
+                if n.target not in _SCALING_OPS and roles[i].role != "transparent":
+                    break
+                if not n.inputs:
+                    break
+                i = n.inputs[0]
+        if len(operands) == 2:
+            mark(operands[0], "query")
+            mark(operands[1], "key")
+    return found
+
+
+def _producers(trace: Trace, start: int) -> set[tuple[str, int | None]]:
+    """The modules a value is computed from, stopping at each module met (positional
+    rotations and reshapes pass), with the part taken of a split output."""
+    out: set[tuple[str, int | None]] = set()
+    stack: list[tuple[int, int | None]] = [(start, None)]
+    seen: set[int] = set()
+    while stack:
+        i, block = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        node = trace.nodes[i]
+        if node.kind == "module":
+            out.add((node.target, block))
+            continue
+        if node.kind != "call":
+            continue
+        if node.target == "getitem" and node.inputs and \
+                trace.nodes[node.inputs[0]].target in ("split", "chunk", "unbind") and \
+                node.args and isinstance(node.args[0], int):
+            stack.append((node.inputs[0], node.args[0]))
+            continue
+        stack.extend((j, block) for j in node.inputs)
+    return out
+
+
+def _logit_producers(trace: Trace, roles: list[_Role]) -> set[str]:
+    """The modules whose output the model returns as ``logits`` (through transparent ops)."""
+    found: set[str] = set()
+    frontier = list(trace.logits)
+    seen: set[int] = set()
+    while frontier:
+        i = frontier.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        node = trace.nodes[i]
+        if node.kind == "module":
+            found.add(node.target)
+        elif roles[i].role in ("transparent", "split") and node.inputs:
+            frontier.append(node.inputs[0])
+    return found
+
+
+def _rows(info: LayerInfo) -> int:
+    w = getattr(info.module, "weight", None)
+    return int(w.shape[0]) if isinstance(w, torch.Tensor) else -1
+
+
+def _consumer_node(trace: Trace, roles: list[_Role], module_name: str) -> int | None:
+    """The first node past transparent ops that reads the output of module ``module_name``."""
+    start = next((n.index for n in trace.nodes if n.kind == "module"
+                  and n.target == module_name), None)
+    if start is None:
+        return None
+    frontier = list(trace.nodes[start].users)
+    while frontier:
+        i = frontier.pop(0)
+        if roles[i].role in ("transparent", "split"):
+            frontier.extend(trace.nodes[i].users)
+            continue
+        return i
+    return None
 
 
 def layer_graph(model: nn.Module, example_inputs: Any = None) -> LayerGraph:
@@ -440,4 +675,6 @@ def weight_fans(info: LayerInfo, name: str = "weight") -> FanSpec:
         return FanSpec("torch_conv_transpose", groups=groups)
     if info.kind == "embedding":
         return FanSpec("embedding")
+    if stores_in_out(m):  # (in, out): the dense layout of jax and Keras
+        return FanSpec("jax", splits=info.splits)
     return FanSpec("torch", groups=groups, splits=info.splits)

@@ -29,7 +29,7 @@ import math
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ from .._core import schemes as rules
 from .._core.fans import Fans, FanSpec
 from .._core.scaling import Draw, VarianceScaling
 from .._torch_sampling import draw_for
-from .graph import LayerInfo, input_gain, weight_fans
+from .graph import LayerInfo, input_gain, out_axis, weight_fans
 
 #: The random source a fill gets: a counter-based :class:`initscope.rng.Stream` from
 #: :func:`initialize`, or any ``generator=`` an :mod:`initscope.init` function accepts.
@@ -60,6 +60,9 @@ class ParamInit:
     #: shard can be filled without the rest of the parameter; False (the safe default)
     #: computes the whole parameter and keeps the shard.
     elementwise: bool = False
+    #: Set when the values are not the scheme's rule but kept from elsewhere (the model's
+    #: own initialization), saying why; the report shows it.
+    kept: str | None = None
 
 
 #: initscope's own fills: their values depend on nothing but the tensor's shape and the
@@ -232,9 +235,16 @@ def _rnn_plan(info: LayerInfo, weight: Callable[[tuple[int, ...], FanSpec, float
 
 
 def _norm_plan(info: LayerInfo) -> Plan:
+    """Gains 1, shifts 0. A norm of a class torch does not know (recognised by what it
+    computes) gets them only where it already holds them: its gain may be stored as
+    1 + w (Gemma's RMSNorm), so other values are its own and kept."""
     plan: Plan = {}
-    for n, _ in info.module.named_parameters(recurse=False):
-        plan[n] = _ONE if n == "weight" else _ZERO
+    custom = not type(info.module).__module__.startswith("torch.")
+    for n, p in info.module.named_parameters(recurse=False):
+        step = _ONE if n == "weight" else _ZERO
+        if custom and not bool((p.detach() == (1 if step is _ONE else 0)).all()):
+            continue
+        plan[n] = step
     return plan
 
 
@@ -289,13 +299,14 @@ def _orthogonal(shape: tuple[int, ...], spec: FanSpec, gain: float) -> ParamInit
     # Saxe et al. 2014, with the forward gain of the feeding nonlinearity.
     f = spec.of(shape)
     blocks = spec.splits
+    out = 1 if spec.layout == "jax" and len(shape) == 2 else 0  # (in, out): Conv1D
 
     def fill(t: torch.Tensor, g: RandomSource) -> object:
-        for block in t.chunk(blocks, dim=0):
+        for block in t.chunk(blocks, dim=out):
             init.orthogonal_(block, gain, g)
         return t
 
-    rows, cols = shape[0] // blocks, math.prod(shape[1:])
+    rows, cols = shape[out] // blocks, math.prod(shape) // shape[out]
     return ParamInit("orthogonal", fill, f, gain, rules.orthogonal_std(rows, cols, gain))
 
 
@@ -369,8 +380,54 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
     return None
 
 
+_AUTO_LAYERS = _standard(_auto_weight)
+
+
+def _auto(info: LayerInfo) -> Plan | None:
+    """"auto": the variance-keeping rule for every layer; a language model's output head,
+    the input embedding tied to it and the embeddings summed with that one get the
+    readout's (logits without preference at init: :func:`initscope._core.schemes.readout`)."""
+    r = info.readout
+    if r is not None and info.kind in ("linear", "embedding"):
+        spec = weight_fans(info)
+        shape = _shape(info, "weight")
+        # on the (V, d) embedding the head's fan_in d is the fan_out
+        rule = rules.readout(r.vocab, r.input_gain, "fan_in" if info.kind == "linear"
+                             else "fan_out")
+        role = ("output head" if info.kind == "linear" else
+                "embedding tied to the output head" if r.tied else "embedding summed with it")
+        label = f"readout ({role}), var {rule.scale:.3g}/fan"
+        return _weight_bias_plan(info, scaled(label, rule, spec, shape, r.input_gain))
+    plan = _AUTO_LAYERS(info)
+    query = next((b for part, b in info.attention if part == "query"), -1)
+    if plan is not None and "weight" in plan and query != -1:
+        plan = {**plan, "weight": _query_zeroed(plan["weight"], query, info)}
+    return plan
+
+
+def _query_zeroed(step: ParamInit, block: int | None, info: LayerInfo) -> ParamInit:
+    """Queries start at zero, so every attention starts uniform and its softmax in its
+    most sensitive place (Yang et al. 2021, "Tensor Programs V", sec. 7 and the mup
+    package: "initialize the query to zero"); the keys keep their rule, and the queries
+    learn from the first step (their gradient reads the keys). A fused projection keeps
+    its other blocks."""
+    if block is None:
+        return replace(_ZERO, scheme="zeros (query)")
+    blocks, dim = info.splits, out_axis(info.module)
+
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
+        step.fill(t, g)
+        t.chunk(blocks, dim=dim)[block].zero_()
+        return t
+
+    # not elementwise: a shard's chunk is not the parameter's block
+    return replace(step, scheme=f"{step.scheme}, query block zero",
+                   fill=_own(fill) if is_own_fill(step.fill) else fill, target_std=None,
+                   elementwise=False)
+
+
 SCHEMES: dict[str, Policy] = {
-    "auto": _standard(_auto_weight),
+    "auto": _auto,
     "xavier": _standard(_xavier),
     "he": _standard(_he),
     "lecun": _standard(_lecun),

@@ -37,7 +37,7 @@ import torch
 from .._core import schemes as rules
 from .._core.fans import Fans, FanSpec
 from .._core.scaling import Draw
-from .graph import LayerGraph, LayerInfo, weight_fans
+from .graph import LayerGraph, LayerInfo, out_axis, weight_fans
 from .policies import (
     _ZERO,
     SCHEMES,
@@ -184,12 +184,13 @@ def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> 
     return step
 
 
-def _value_scaled(step: ParamInit, factor: float, blocks: int = 3) -> ParamInit:
-    """Scale only the last (value) block of a fused projection."""
+def _value_scaled(step: ParamInit, factor: float, blocks: int = 3, dim: int = 0) -> ParamInit:
+    """Scale only the last (value) block of a fused projection (blocks along ``dim``, the
+    output axis: 1 for an (in, out) Conv1D)."""
 
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         step.fill(t, g)
-        t.chunk(blocks, dim=0)[-1].mul_(factor)
+        t.chunk(blocks, dim=dim)[-1].mul_(factor)
         return t
 
     return ParamInit(f"{step.scheme}, v x {factor:.3g}", fill, step.fans, step.gain, None)
@@ -212,7 +213,8 @@ def _transformer(graph: LayerGraph, factor: float, embedding: Callable[[LayerInf
             plan["out_proj.weight"] = _scaled(_xavier_normal(info, "out_proj.weight", 1.0),
                                               factor)
         elif role == "qkv":
-            plan["weight"] = _value_scaled(_xavier_normal(info, "weight", 1.0), factor)
+            plan["weight"] = _value_scaled(_xavier_normal(info, "weight", 1.0), factor,
+                                           dim=out_axis(info.module))
         elif role in ("attn_out", "mlp"):
             plan["weight"] = _scaled(_xavier_normal(info, "weight", 1.0), factor)
         else:
