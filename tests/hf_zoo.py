@@ -200,8 +200,16 @@ def attention_entropy(model: nn.Module, batch: dict[str, Any]) -> float | None:
             out = model(**batch, output_attentions=True)
     except (TypeError, ValueError):
         return None
-    maps = [a for k, v in out.items() if k.endswith("attentions") and v is not None
-            for a in v if isinstance(a, torch.Tensor)]
+    maps: list[torch.Tensor] = []
+
+    def collect(o: Any) -> None:  # nested outputs too (CLIP's text_ and vision_model_output)
+        for k, v in o.items():
+            if k.endswith("attentions") and v is not None:
+                maps.extend(a for a in v if isinstance(a, torch.Tensor))
+            elif hasattr(v, "items"):
+                collect(v)
+
+    collect(out)
     if not maps:
         return None
     h = [float(-(a.double().clamp_min(1e-30).log() * a.double()).sum(-1).mean()) for a in maps]

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
+from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
@@ -32,7 +33,11 @@ _OPAQUE = (nn.MultiheadAttention, nn.RNNBase)
 
 
 def is_leaf(module: nn.Module) -> bool:
-    return isinstance(module, _OPAQUE) or next(module.children(), None) is None
+    """A module the graph sees as one layer: no children, an opaque torch container
+    (attention, RNN), or a layer with parametrized tensors (weight norm: its child
+    holds the originals, its forward is the layer's)."""
+    return isinstance(module, _OPAQUE) or next(module.children(), None) is None or \
+        parametrize.is_parametrized(module)
 
 
 def _fsdp_module(m: nn.Module) -> bool:

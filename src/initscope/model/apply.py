@@ -200,6 +200,41 @@ def _own_step(value: torch.Tensor, owner: str, why: str) -> ParamInit:
                      target_std=None, elementwise=True, kept=f"{OWN_INIT}: {why}")
 
 
+def _through_parametrization(name: str, graph: LayerGraph, rule: Policy, seed: int,
+                             cache: dict[str, dict[str, torch.Tensor]]) -> ParamInit | None:
+    """A parametrized weight (``torch.nn.utils.parametrize``, e.g. weight norm's g and v):
+    the layer's rule draws the weight it computes, and the parametrization's
+    ``right_inverse`` gives the originals that compute it (for weight norm g = ||v||,
+    v = the drawn weight, as ``weight_norm`` sets them up). None where the layer has no
+    rule for it or the chain has more than one parametrization."""
+    host, _, rest = name.partition(".parametrizations.")
+    tensor_name, _, original = rest.partition(".")
+    info = graph.layers.get(host)
+    if info is None:
+        return None
+    plan = normalize(rule(info), info)
+    step = plan.get(tensor_name) if plan else None
+    chain = getattr(getattr(info.module, "parametrizations", None), tensor_name, None)
+    if step is None or chain is None or len(chain) != 1:
+        return None
+    key = f"{host}.{tensor_name}"
+    if key not in cache:
+        with torch.no_grad():
+            current = getattr(info.module, tensor_name)
+            w = torch.empty(current.shape, dtype=current.dtype, device=current.device)
+            step.fill(w, Stream(seed, key).bind(w))
+            inv = chain[0].right_inverse(w)
+        parts = (inv,) if isinstance(inv, torch.Tensor) else tuple(inv)
+        cache[key] = {("original" if isinstance(inv, torch.Tensor) else f"original{i}"):
+                      t.detach().clone() for i, t in enumerate(parts)}
+    value = cache[key].get(original)
+    if value is None:
+        return None
+    return ParamInit(f"{step.scheme} (via {type(chain[0]).__name__}.right_inverse)",
+                     lambda t, g: t.copy_(value), step.fans, step.gain, None,
+                     elementwise=True)
+
+
 def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
                       mine: torch.Tensor | None) -> str | None:
     """Why "auto" should keep the model's own value here, or None: where the model's own
@@ -299,6 +334,7 @@ def initialize(
     own: dict[str, torch.Tensor | None] | None = None  # the model's own init, when asked
     careful = scheme == "auto"  # "auto" defers to the model where their premises part
     sharers = _sharers(graph)
+    reparametrized: dict[str, dict[str, torch.Tensor]] = {}
     for name, param in model.named_parameters():
         info = _owner(name, graph.layers)
         other = sharers.get(id(param))
@@ -336,6 +372,8 @@ def initialize(
         local = local_name or (name[len(info.name) + 1:] if info.name else name)
         plan = plans[info.name]
         step = plan.get(local) if plan else None
+        if step is None and ".parametrizations." in name:
+            step = _through_parametrization(name, graph, rule, seed, reparametrized)
         if hf is not None and (step is None or careful):
             if own is None:
                 own = own_values(model, seed)

@@ -1,0 +1,166 @@
+"""initialize(model, "auto") on real Hugging Face models (issue 16): every parameter written
+or kept with a reason, frozen tensors and buffers untouched, the same seed giving the
+same weights across builds, and at init a language model's loss near ln V and its
+attention no sharper than under the model's own init."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import initscope
+from tests import hf_zoo as Z
+
+pytest.importorskip("transformers")
+
+LM = [n for n, (_, _, task) in Z.ZOO.items() if task == "lm"]
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()}
+
+
+@pytest.fixture(scope="module", params=sorted(Z.ZOO))
+def zoo(request):
+    """(name, model under its own init, the same under "auto", report, inputs)."""
+    name = request.param
+    batch = Z.inputs(name)
+    own = Z.build(name)
+    model = Z.build(name)
+    report = initscope.initialize(model, "auto", seed=0, example_inputs=batch)
+    own.eval()
+    model.eval()
+    return name, own, model, report, batch
+
+
+def test_every_parameter_is_written_or_kept_with_a_reason(zoo):
+    name, _, model, report, _ = zoo
+    assert [r.name for r in report.records] == [n for n, _ in model.named_parameters()]
+    for r in report.records:
+        assert r.covered or r.kept, (name, r.name)
+        if r.kept:
+            assert r.kept.split(":")[0] in ("frozen (requires_grad=False)", "as built",
+                                            "model's own init"), r.kept
+
+
+def test_frozen_tensors_and_buffers_are_bit_identical_afterwards():
+    """Whisper's sinusoidal position table is frozen; a frozen layer of one's own too."""
+    batch = Z.inputs("whisper")
+    model = Z.build("whisper")
+    model.model.decoder.layers[0].fc1.requires_grad_(False)
+    before = _state(model)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    params = {n for n, _ in model.named_parameters()}
+    assert "model.encoder.embed_positions.weight" in frozen
+    report = initscope.initialize(model, "auto", seed=0, example_inputs=batch)
+    after = _state(model)
+    for n in frozen | (set(before) - params - {"proj_out.weight"}):  # (tied to the embedding)
+        assert torch.equal(before[n], after[n]), n
+    kept = {r.name: r.kept for r in report.records}
+    assert kept["model.decoder.layers.0.fc1.weight"].startswith("frozen")
+
+
+@pytest.mark.parametrize("name", sorted(Z.ZOO))
+def test_buffers_are_untouched(name):
+    model = Z.build(name)
+    params = {n for n, _ in model.named_parameters()}
+    before = {k: v for k, v in _state(model).items() if k not in params}
+    tied = {k for k, v in model.state_dict(keep_vars=True).items()
+            if isinstance(v, torch.nn.Parameter)}
+    initscope.initialize(model, "auto", seed=0, example_inputs=Z.inputs(name))
+    after = _state(model)
+    for k, v in before.items():
+        if k not in tied:
+            assert torch.equal(v, after[k]), k
+
+
+@pytest.mark.parametrize("name", sorted(Z.ZOO))
+def test_same_seed_same_weights_across_builds(name):
+    """Two builds with different torch seeds (different own-init draws) end up the same."""
+    batch = Z.inputs(name)
+    a, b = Z.build(name, torch_seed=0), Z.build(name, torch_seed=1)
+    for m in (a, b):
+        initscope.initialize(m, "auto", seed=7, example_inputs=batch)
+    sa, sb = _state(a), _state(b)
+    differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
+    assert differ == [], differ
+
+
+def test_forward_is_finite(zoo):
+    name, _, model, _, batch = zoo
+    assert bool(torch.isfinite(Z.logits_of(model, batch)).all()), name
+
+
+@pytest.mark.parametrize("name", LM)
+def test_language_model_loss_at_init_is_near_ln_v(name):
+    """The expected loss over uniformly random targets (exactly: logsumexp - mean of the
+    logits) is within 5% of ln V under "auto", as the readout rule derives (+1%)."""
+    model = Z.build(name)
+    batch = Z.inputs(name)
+    initscope.initialize(model, "auto", seed=0, example_inputs=batch)
+    model.eval()
+    logits = Z.logits_of(model, batch)
+    ln_v = math.log(logits.shape[-1])
+    loss = Z.expected_loss(logits)
+    assert abs(loss / ln_v - 1) <= 0.05, (name, loss, ln_v)
+    # The rule's own +1%, where the head reads the final norm's output; T5 multiplies that
+    # by d^-1/2 before its tied head (a scalar product the graph passes through), so its
+    # logits start 8x smaller still: at ln V.
+    want = 0.0 if name == "t5" else 0.01
+    assert loss / ln_v - 1 == pytest.approx(want, abs=0.005), (name, loss, ln_v)
+
+
+def test_attention_is_no_sharper_than_under_the_models_own_init(zoo):
+    name, own, model, _, batch = zoo
+    h_own, h_auto = Z.attention_entropy(own, batch), Z.attention_entropy(model, batch)
+    if h_own is None:
+        pytest.skip(f"{name} returns no attention weights")
+    assert h_auto >= 0.95 * h_own, (name, h_auto, h_own)
+
+
+def test_roles_are_read_off_the_graph():
+    g = initscope.layer_graph(Z.build("gpt2"), Z.inputs("gpt2"))
+    c_attn = g["transformer.h.0.attn.c_attn"]
+    assert (c_attn.kind, c_attn.splits) == ("linear", 3)  # Conv1D, stored (in, out)
+    assert set(c_attn.attention) == {("query", 0), ("key", 1)}
+    assert g["lm_head"].readout == initscope.model.graph.Readout(Z.VOCAB, 1.0,
+                                                                 "transformer.wte")
+    assert g["transformer.wpe"].readout is not None  # summed with the tied embedding
+    assert g["transformer.h.0.ln_1"].kind == "norm"
+    llama = initscope.layer_graph(Z.build("llama"), Z.inputs("llama"))
+    assert llama["model.layers.0.input_layernorm"].kind == "norm"  # LlamaRMSNorm
+    assert llama["model.layers.0.self_attn.q_proj"].attention == (("query", None),)
+    assert llama["model.layers.0.self_attn.k_proj"].attention == (("key", None),)
+    assert llama["lm_head"].readout.tied is None
+
+
+def test_gpt2_conv1d_fans_and_gain_read_the_in_out_layout():
+    model = Z.build("gpt2")
+    batch = Z.inputs("gpt2")
+    report = initscope.initialize(model, "auto", seed=0, example_inputs=batch)
+    rec = {r.name: r for r in report.records}
+    fc = rec["transformer.h.0.mlp.c_proj.weight"]  # (256, 64): in 256, out 64
+    assert (fc.fan_in, fc.fan_out) == (256, 64)
+    assert fc.achieved_std == pytest.approx(fc.gain / 16, rel=0.02)
+    d = initscope.diagnose(model, batch)
+    row = next(s for s in d.layers if s.name == "transformer.h.0.mlp.c_proj")
+    assert row.gain_used == pytest.approx(fc.gain, rel=0.05)
+
+
+def test_the_models_own_values_are_kept_where_auto_would_harm():
+    model = Z.build("mamba")
+    batch = Z.inputs("mamba")
+    own = Z.build("mamba", torch_seed=3)
+    report = initscope.initialize(model, "auto", seed=0, example_inputs=batch)
+    rec = {r.name: r for r in report.records}
+    dt = rec["backbone.layers.0.mixer.dt_proj.bias"]
+    assert dt.covered and dt.kept.startswith("model's own init: the model sets this bias")
+    # dt = softplus(bias) in [dt_min, dt_max] = [0.001, 0.1], as Mamba's own init draws it
+    with torch.no_grad():
+        dt_value = torch.nn.functional.softplus(model.backbone.layers[0].mixer.dt_proj.bias)
+    assert float(dt_value.min()) >= 0.001 and float(dt_value.max()) <= 0.1 + 1e-6
+    a_log = "backbone.layers.0.mixer.A_log"
+    assert rec[a_log].kept.startswith("model's own init")
+    assert torch.equal(dict(model.named_parameters())[a_log], dict(own.named_parameters())[a_log])
