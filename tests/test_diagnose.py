@@ -266,3 +266,36 @@ def test_several_inputs_and_outputs():
     names = [s.name for s in d.layers]
     assert set(names) == {"a", "b", "head1", "head2"}
     assert all(s.grad_pre_var > 0 for s in d.layers)  # both heads' losses reach every layer
+
+
+def test_a_layer_started_at_zero_whose_gradients_differ_is_no_symmetry():
+    """muP's zero query, SkipInit's zero branch end: identical (zero) units whose weight
+    gradients already differ are told apart by the first step; a network of zeros is not."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(),
+                        nn.Linear(32, 8))
+    nn.init.zeros_(net[2].weight)
+    nn.init.zeros_(net[2].bias)
+    x = torch.randn(128, 16)
+    d = diagnose(net, x)
+    row = next(s for s in d.layers if s.name == "2")
+    assert row.identical_units == 1.0 and row.zero_start_grad_identical < 0.5
+    assert "symmetry" not in {v.kind for v in d.verdicts}
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.weight)
+    assert "symmetry" in {v.kind for v in diagnose(net, x).verdicts}
+
+
+def test_gain_mismatch_names_the_activation_feeding_the_layer():
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Linear(64, 64)]
+    for _ in range(5):
+        layers += [nn.GELU(), nn.Linear(64, 64)]
+    net = nn.Sequential(*layers)
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.5)  # gain 4 against GELU's 1.53
+    d = diagnose(net, torch.randn(256, 64))
+    v = next(v for v in d.verdicts if v.kind == "gain_mismatch")
+    assert "input from gelu needs 1.53" in v.evidence, v.evidence

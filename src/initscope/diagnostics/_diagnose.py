@@ -16,6 +16,7 @@ model's mode untouched, its buffers (batch-norm running statistics) as they were
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -193,6 +194,14 @@ def diagnose(
         if isinstance(w, torch.Tensor):
             readers.setdefault(id(w), []).append(stats[info.name])
 
+    # Layers whose weights are all zero: whether their gradient tells the units apart
+    zero_start: dict[int, LayerInfo] = {}
+    for info in layers:
+        w = getattr(info.module, "weight", None)
+        if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() > 1 and \
+                not bool(w.detach().any()):
+            zero_start[id(w)] = info
+
     def grad_ready(p: torch.Tensor) -> None:
         # Read each gradient as autograd finishes it (still in cache) and drop it at
         # once: the next layer's gradient reuses its memory. Keeping all of them while
@@ -201,6 +210,11 @@ def diagnose(
         if p.grad is not None:
             for s in readers.get(id(p), ()):
                 s.grad_weight_var = variance(p.grad)
+            zero = zero_start.get(id(p))
+            if zero is not None:
+                rows = p.grad.detach().movedim(out_axis(zero.module), 0)
+                stats[zero.name].zero_start_grad_identical = _stats.identical_fraction(
+                    rows.reshape(rows.shape[0], -1).T.float(), gen)
         p.grad = None
 
     try:
@@ -335,10 +349,30 @@ def _why_theory_differs(info: LayerInfo | None, before: LayerStats | None) -> li
     return reasons or ["finite width, non-Gaussian inputs or correlated units"]
 
 
+_INDEX = re.compile(r"(?<=\.)\d+(?=\.)|^\d+(?=\.)|(?<=\.)\d+$|^\d+$")
+
+
+def _role_key(name: str) -> str:
+    """The layer's place in its block: container indices replaced by "#", all but the
+    last when there are several ("h.#.mlp.c_proj"; "stages.#.layers.#.layer.2.conv":
+    the last index of a nested name is the place inside the block)."""
+    spans = [m.span() for m in _INDEX.finditer(name)]
+    if len(spans) > 1:
+        spans = spans[:-1]
+    for a, b in reversed(spans):
+        name = name[:a] + "#" + name[b:]
+    return name
+
+
 def _static(info: LayerInfo) -> LayerStats:
     act = info.output_activation
     s = LayerStats(info.name, info.kind, act.name if act is not None else None,
-                   is_output=info.output_consumer == "output")
+                   is_output=info.output_consumer == "output",
+                   input_activation=(info.input_activation.name
+                                     if info.input_activation is not None else None),
+                   in_residual_branch=bool(info.residual_branches),
+                   before_norm=info.output_consumer == "norm",
+                   role_key=_role_key(info.name))
     w = getattr(info.module, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() and info.kind != "norm":
         s.gain_auto = input_gain(info)  # gain_used: after the pass, with the theory

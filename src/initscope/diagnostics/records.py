@@ -68,6 +68,19 @@ class LayerStats:
     gain_used: float | None = None
     gain_auto: float | None = None
     is_output: bool = False
+    #: The nonlinearity feeding the layer (what ``gain_auto`` compensates).
+    input_activation: str | None = None
+    #: Inside a residual branch: the stream around it carries the signal.
+    in_residual_branch: bool = False
+    #: Its output feeds a normalization (which rescales it).
+    before_norm: bool = False
+    #: The layer's place with block indices replaced by "#" ("h.#.mlp.c_proj"): layers
+    #: that share it play the same role in successive blocks.
+    role_key: str = ""
+    #: For a layer whose weights are all zero: the fraction of its units whose weight
+    #: gradients are copies of another's (below the symmetry threshold, the first step
+    #: already tells them apart: a zero start, not symmetry). None otherwise.
+    zero_start_grad_identical: float | None = None
     predicted_pre_second_moment: float | None = None
     theory_note: str = ""
     act_hist: _stats.Histogram | None = field(default=None, repr=False)

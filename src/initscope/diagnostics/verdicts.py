@@ -122,21 +122,50 @@ def _nonfinite(layers: list[LayerStats]) -> tuple[list[Verdict], int]:
     )], (k if s.nonfinite else len(layers))
 
 
+def _like_with_like(hidden: list[LayerStats]) -> tuple[LayerStats, LayerStats]:
+    """The two layers a depth trend compares. In a network of repeated blocks, the first
+    and last layer of the role that repeats most (the same place in each block:
+    "h.#.mlp.c_proj"), so that a query projection is never held against a classifier
+    or a layer-scaled branch end against a stem; otherwise the first and last hidden
+    layer (Glorot & Bengio 2010 compare hidden layers)."""
+    groups: dict[str, list[LayerStats]] = {}
+    for s in hidden:
+        groups.setdefault(s.role_key or s.name, []).append(s)
+    repeated = [g for g in groups.values() if len(g) >= 2]
+    if len(repeated) > 1 or (repeated and len(repeated[0]) < len(hidden)):
+        # the most repeated role; of those, the last in a block (what writes the block's
+        # output)
+        group = max(repeated, key=lambda g: (len(g), hidden.index(g[0])))
+        return group[0], group[-1]
+    return hidden[0], hidden[-1]
+
+
+def _zero_start(s: LayerStats) -> bool:
+    """All-zero weights whose gradients already tell the units apart."""
+    return s.zero_start_grad_identical is not None and s.zero_start_grad_identical < SYMMETRIC
+
+
 def _gain_mismatch(hidden: list[LayerStats]) -> list[Verdict]:
     """A warning when most hidden layers carry a gain more than GAIN_OFF away from the
-    one their input's nonlinearity needs (forward criterion, "auto")."""
+    one their input's nonlinearity needs (forward criterion, "auto"). Layers inside
+    residual branches are not rated: the stream around them carries the signal, and
+    branches that start small (GPT-2's 0.02, Fixup, SkipInit) are a design; nor layers
+    whose output a normalization rescales."""
     rated = [s for s in hidden if s.gain_used is not None and s.gain_auto
-             and math.isfinite(s.gain_used)]
+             and math.isfinite(s.gain_used) and not s.in_residual_branch
+             and not s.before_norm]
     off = [s for s in rated if s.gain_used is not None and s.gain_auto and
            abs(math.log(max(s.gain_used, 1e-300) / s.gain_auto)) > math.log(GAIN_OFF)]
-    if not rated or 2 * len(off) <= len(rated):
+    # a drift with depth needs depth: three rated layers at least
+    if len(rated) < 3 or 2 * len(off) <= len(rated):
         return []
     s = off[len(off) // 2]
     return [Verdict(
         "gain_mismatch",
         f"{len(off)} of {len(rated)} layers carry a gain more than {GAIN_OFF:g}x from the "
-        f"one their input needs (e.g. {s.name}: {s.gain_used:.3g} where its "
-        f"{s.activation or 'input'} needs {s.gain_auto:.3g})",
+        f"one their input needs (e.g. {s.name}: {s.gain_used:.3g} where its input"
+        f"{' from ' + s.input_activation if s.input_activation else ''} needs "
+        f"{s.gain_auto:.3g})",
         "The weights' scale does not compensate the nonlinearity feeding each layer "
         "(forward criterion, He et al. 2015): the signal drifts away from unit size with "
         "depth.",
@@ -161,8 +190,12 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
         return out
     # Identical units whose activations are exactly 0 while their weights differ are a
     # signal that vanished (underflow), not symmetry: the trend rule reports them.
+    # A layer started at zero on purpose (muP's queries, SkipInit's branch ends) has
+    # identical units whose gradients differ: the first step tells them apart.
     sym = [s for s in weighted if s.identical_units >= SYMMETRIC and s.units > 1
-           and not (s.act_second_moment == 0 and (s.identical_weights or 0) < SYMMETRIC)]
+           and not (s.act_second_moment == 0 and (s.identical_weights or 0) < SYMMETRIC)
+           and not (s.zero_start_grad_identical is not None
+                    and s.zero_start_grad_identical < SYMMETRIC)]
     if sym:
         out.append(Verdict(
             "symmetry",
@@ -192,8 +225,10 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
     # Depth trends compare hidden layers: the output layer's gradient is the loss's own and
     # its width (the classes) is not the network's (Glorot & Bengio compare hidden layers).
     hidden = [s for s in weighted if not s.is_output] if len(weighted) > 3 else weighted
-    first, last = hidden[0], hidden[-1]
-    if len(hidden) >= 3 and not sym:
+    # Layers started at zero on purpose carry no signal yet: no trend reads them.
+    hidden = [s for s in hidden if not _zero_start(s)] or hidden
+    first, last = _like_with_like(hidden)
+    if len(hidden) >= 3 and not sym and first is not last:
         fwd = last.act_second_moment / first.act_second_moment if first.act_second_moment else 0.0
         zero = " (exactly 0: the signal underflowed)" if last.act_second_moment == 0 else ""
         moments = (f"the activations' second moment goes from {first.act_second_moment:.3g} "
@@ -205,7 +240,10 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
             grads = f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance"
             out += _trend(bwd, "gradients", grads, "gradients on the way back",
                           _gain_hint(layers, backward=True))
-    collapsed = [s for s in weighted[1:] if s.max_rank >= 8
+    # Inside a residual branch the stream around it keeps the rank (a uniform attention
+    # at init gives every position the same mean of the values: low rank, and harmless).
+    collapsed = [s for s in weighted[1:] if s.max_rank >= 8 and not s.in_residual_branch
+                 and not _zero_start(s)
                  and s.effective_rank < RANK * s.max_rank and not math.isnan(s.effective_rank)]
     if collapsed and not sym:
         s = collapsed[-1]

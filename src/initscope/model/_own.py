@@ -18,6 +18,7 @@ Models are recognised by what they hold (``config``, ``_init_weights``,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,8 +26,16 @@ import torch
 from torch import nn
 
 from .._state import buffers_kept
+from ..rng import RNG_VERSION, canonical_name
 
 _FLAG = "_is_hf_initialized"
+
+
+def parameter_seed(seed: int, name: str) -> int:
+    """A 63-bit seed from (seed, canonical name): BLAKE2b, stable across runs and platforms."""
+    digest = hashlib.blake2b(f"initscope/v{RNG_VERSION}/{seed}/{canonical_name(name)}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 def is_hf_model(module: nn.Module) -> bool:
@@ -88,8 +97,6 @@ def own_values(model: nn.Module, seed: int) -> dict[str, torch.Tensor | None]:
     """What the model's own ``_init_weights`` writes into each parameter (by qualified
     name, tied parameters once), or None where it leaves a parameter unset. Empty when no
     module of ``model`` is in a Hugging Face model. The model is left as it was."""
-    from .apply import parameter_seed  # (apply imports this module)
-
     owners = hf_owners(model)
     if not owners:
         return {}

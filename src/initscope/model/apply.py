@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,18 +31,11 @@ from .._tensor_moments import variance
 from .._threads import one_torch_thread, run_shared
 from .._torch_sampling import check_seed
 from ..guard import invariant_init
-from ..rng import RNG_VERSION, Stream, canonical_name, is_dtensor, on_full
-from ._own import hf_owners, own_values
+from ..rng import Stream, is_dtensor, on_full
+from ._own import hf_owners, own_values, parameter_seed
 from .graph import LayerGraph, LayerInfo, layer_graph
 from .policies import ParamInit, Plan, Policy, is_own_fill, normalize
 from .schemes import apply_overrides, resolve, resolve_overrides
-
-
-def parameter_seed(seed: int, name: str) -> int:
-    """A 63-bit seed from (seed, canonical name): BLAKE2b, stable across runs and platforms."""
-    digest = hashlib.blake2b(f"initscope/v{RNG_VERSION}/{seed}/{canonical_name(name)}".encode(),
-                             digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -62,6 +54,9 @@ class ParamRecord:
     achieved_std: float | None = None
     input: str | None = None
     covered: bool = True
+    #: What the parameter is for, read off the graph ("query", "output head", "norm gain",
+    #: "residual branch end", ...).
+    role: str | None = None
     #: Why initscope did not apply its own rule: "frozen ...", "model's own init: ...",
     #: "as built: ..." (None when a rule of the scheme wrote it).
     kept: str | None = None
@@ -91,13 +86,14 @@ class InitReport:
         return dataframe(self.to_records(), "InitReport.to_dataframe")
 
     def __str__(self) -> str:
-        head = ("parameter", "shape", "scheme", "fan_in", "gain", "target", "achieved", "input")
+        head = ("parameter", "shape", "role", "scheme", "fan_in", "gain", "target", "achieved",
+                "input")
         rows = [head]
         for r in self.records:
             rows.append((
-                r.name, "x".join(map(str, r.shape)),
-                f"NOT COVERED, kept {r.kept}" if r.kept and not r.covered else
-                f"{r.scheme} [{r.kept}]" if r.kept else r.scheme or "NOT COVERED",
+                r.name, "x".join(map(str, r.shape)), r.role or "",
+                f"NOT COVERED, kept ({r.kept})" if r.kept and not r.covered else
+                f"kept ({r.kept})" if r.kept else r.scheme or "NOT COVERED",
                 "" if r.fan_in is None else str(r.fan_in), _num(r.gain), _num(r.target_std),
                 _num(r.achieved_std), r.input or "",
             ))
@@ -122,6 +118,34 @@ def _owner(name: str, layers: Mapping[str, LayerInfo]) -> LayerInfo | None:
         if info is not None:
             return info
     return None
+
+
+def role_of(info: LayerInfo, local: str) -> str:
+    """What parameter ``local`` of layer ``info`` is for, in words, from the graph."""
+    leaf = local.rpartition(".")[2]
+    if info.kind == "norm":
+        return "norm gain" if leaf == "weight" else "norm shift" if leaf == "bias" else "norm"
+    if leaf.startswith("bias"):
+        return "bias"
+    r = info.readout
+    if r is not None:
+        if info.kind != "embedding":
+            return "output head (tied)" if r.tied else "output head"
+        return "input embedding + output head (tied)" if r.tied else \
+            "embedding summed with the input embedding"
+    if info.kind == "embedding":
+        return "input embedding" if info.input_source == "input" else "embedding"
+    parts = sorted({p for p, _ in info.attention})
+    if parts:
+        fused = " (fused)" if any(b is not None for _, b in info.attention) else ""
+        return "+".join(parts) + fused
+    if info.branch_end:
+        return "residual branch end"
+    if info.output_consumer == "output":
+        return "output layer"
+    if info.kind == "other":
+        return f"other ({type(info.module).__name__})"
+    return "hidden"
 
 
 def _sharers(graph: LayerGraph) -> dict[int, LayerInfo]:
@@ -196,7 +220,7 @@ OWN_INIT = "model's own init"
 def _own_step(value: torch.Tensor, owner: str, why: str) -> ParamInit:
     """Write ``value`` (what the model's own init gave this parameter, drawn from
     initscope's seed), reported as kept with ``why``."""
-    return ParamInit(f"{OWN_INIT} ({owner}._init_weights)", lambda t, g: t.copy_(value),
+    return ParamInit(f"{owner}._init_weights", lambda t, g: t.copy_(value),
                      target_std=None, elementwise=True, kept=f"{OWN_INIT}: {why}")
 
 
@@ -249,6 +273,8 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
         return "the model's norm gain does not start at 1"
     if param.dim() >= 2 and mine.numel() > 1 and bool((mine == mine.reshape(-1)[0]).all()):
         return "the model starts this weight at a constant (a switched-off branch)"
+    if info.input_source == "unused":
+        return "the forward never calls this layer as a module: no role to read"
     return None
 
 
@@ -385,13 +411,13 @@ def initialize(
             elif step is None:
                 todo.append(ParamRecord(
                     name, tuple(param.shape), info.name, info.kind, None,
-                    input=_input_label(info), covered=False,
+                    input=_input_label(info), covered=False, role=role_of(info, local),
                     kept="as built: no rule for it, and the model's own init does not set it"))
                 continue
         if step is None:
             todo.append(ParamRecord(name, tuple(param.shape), info.name, info.kind, None,
                                     input=_input_label(info), covered=False,
-                                    kept="as built: no rule for it"))
+                                    role=role_of(info, local), kept="as built: no rule for it"))
             continue
         if param.is_meta:
             raise ValueError(
@@ -497,13 +523,15 @@ def _draw(name: str, param: nn.Parameter, info: LayerInfo, step: ParamInit, seed
     else:
         on_full(value, fill, stream)
     mine: torch.Tensor = value.to_local() if is_dtensor(value) else value  # type: ignore[attr-defined]
-    achieved = math.sqrt(variance(mine, stream.moments_of(mine))) if mine.numel() > 1 \
-        else math.nan
+    with one_torch_thread():  # the same reduction order on any thread count: same report
+        achieved = math.sqrt(variance(mine, stream.moments_of(mine))) if mine.numel() > 1 \
+            else math.nan
     f = step.fans
     record = ParamRecord(
         name, tuple(param.shape), info.name, info.kind, step.scheme,
         f.fan_in if f else None, f.fan_out if f else None, step.gain, step.target_std,
-        achieved, _input_label(info), kept=step.kept,
+        achieved, _input_label(info), role=role_of(info, name.rpartition(".")[2]),
+        kept=step.kept,
     )
     return record, None if in_place else value
 
