@@ -7,12 +7,11 @@ import torch
 
 from initscope.cli import main
 from initscope.datasets.shapeset import CHANCE_LOSS
-from initscope.reproduce import REPRODUCTIONS, get
+from initscope.reproduce import REPRODUCTIONS, get, run
 
 
 def test_symmetry_smoke(tmp_path):
-    mod = get("symmetry")
-    result = mod.run(mod.Config.smoke(), out=tmp_path)
+    result = run("symmetry", get("symmetry").Config.smoke(), out=tmp_path)
     by = {r["scheme"]: r for r in result.rows}
     for scheme in ("zeros", "ones", "constant(0.5)"):
         assert by[scheme]["min_identical"] == 1.0  # every hidden unit a copy of another
@@ -63,8 +62,7 @@ def test_constant_scheme():
 
 
 def test_he2015_smoke():
-    mod = get("he2015")
-    result = mod.run(mod.Config.smoke())
+    result = run("he2015", get("he2015").Config.smoke())
     by = {r["scheme"]: r for r in result.rows}
     # Xavier halves the ReLU signal per layer: 1/2^29 over 30 layers, to within 10x
     assert 1.9e-10 < by["xavier"]["signal_last_over_first"] < 1.9e-8
@@ -76,8 +74,7 @@ def test_he2015_smoke():
 
 
 def test_saturation_smoke():
-    mod = get("saturation")
-    result = mod.run(mod.Config.smoke())
+    result = run("saturation", get("saturation").Config.smoke())
     by = {(r["activation"], r["scheme"]): r for r in result.rows}
     for act in ("sigmoid", "tanh"):
         assert by[act, "uniform(0,1)"]["max_saturated"] == 1.0
@@ -89,8 +86,7 @@ def test_saturation_smoke():
 def test_critical_depth_smoke(tmp_path):
     """Schoenholz et al.: only the critical network leaves chance; correlations follow the
     c-map. Smoke: 60 layers (6 xi_c is about 35 below and 25 above), 300 SGD steps."""
-    mod = get("critical-depth")
-    result = mod.run(mod.Config.smoke(), out=tmp_path)
+    result = run("critical-depth", get("critical-depth").Config.smoke(), out=tmp_path)
     rows = result.rows
     assert [r["phase"] for r in rows] == ["ordered", "critical", "chaotic"]
     below, on, above = (r["train_accuracy"] for r in rows)
@@ -106,8 +102,7 @@ def test_glorot2010_smoke(tmp_path):
     """Table 1's ordering at smoke scale (64 wide, 1,500 steps): normalized init trains
     tanh and softsign networks that the standard init leaves near chance (83% error:
     always answering a single-shape class); the figures are written."""
-    mod = get("glorot2010")
-    result = mod.run(mod.Config.smoke(), out=tmp_path)
+    result = run("glorot2010", get("glorot2010").Config.smoke(), out=tmp_path)
     err = {(r["activation"], r["init"]): r["test_error"] for r in result.rows}
     assert err["tanh", "normalized"] < err["tanh", "standard"] - 5
     assert err["softsign", "normalized"] < err["softsign", "standard"] - 5
@@ -119,7 +114,7 @@ def test_glorot2010_smoke(tmp_path):
     # Fig. 2: the top sigmoid layer saturates at 0 within the first 10% of the steps,
     # while the lower layers stay well away from 0
     claims = {c[0]: c[2] for c in result.claims}
-    fig2 = mod.Config.smoke().fig2()
+    fig2 = get("glorot2010").Config.smoke().fig2()
     summary = result.details["fig2"]
     assert summary["saturated_by"] is not None and summary["saturated_by"] <= fig2.steps // 10
     assert summary["top_lowest"] < 0.02 and summary["lower_min"] > 0.3
@@ -130,8 +125,7 @@ def test_glorot2010_smoke(tmp_path):
 def test_saxe2014_smoke():
     """Orthogonal: every depth learns, and depth 32 within 2x the steps of depth 8.
     Scaled Gaussian: depth 32 does not learn within the budget, or takes over 2x longer."""
-    mod = get("saxe2014")
-    result = mod.run(mod.Config.smoke())
+    result = run("saxe2014", get("saxe2014").Config.smoke())
     steps = {(r["init"], r["depth"]): (r["steps_to_threshold"] if r["reached"] else None)
              for r in result.rows}
     ortho = {d: steps["orthogonal", d] for d in (2, 8, 32)}
@@ -144,8 +138,7 @@ def test_saxe2014_smoke():
 def test_lsuv_smoke():
     """Every LSUV layer has output std 1 at init; the 20-layer tanh net trains at least as
     well as under Xavier and He (smoke: 300 steps)."""
-    mod = get("lsuv")
-    result = mod.run(mod.Config.smoke())
+    result = run("lsuv", get("lsuv").Config.smoke())
     by = {r["scheme"]: r for r in result.rows}
     assert abs(by["lsuv"]["std_min"] - 1) < 1e-3 and abs(by["lsuv"]["std_max"] - 1) < 1e-3
     assert by["xavier"]["std_last"] < 0.5  # tanh with gain 1: the signal decays

@@ -114,7 +114,8 @@ def diagnose(
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(),
         ...                           torch.nn.Linear(32, 4))
-        >>> _ = torch.nn.init.zeros_(net[0].weight), torch.nn.init.zeros_(net[0].bias)
+        >>> for p in net.parameters():  # every unit of each layer a copy of the others
+        ...     _ = torch.nn.init.constant_(p, 0.1)
         >>> d = diagnose(net, torch.randn(64, 32))
         >>> [v.kind for v in d.verdicts]
         ['symmetry']
