@@ -124,7 +124,7 @@ def test_roles_are_read_off_the_graph():
     g = initscope.layer_graph(Z.build("gpt2"), Z.inputs("gpt2"))
     c_attn = g["transformer.h.0.attn.c_attn"]
     assert (c_attn.kind, c_attn.splits) == ("linear", 3)  # Conv1D, stored (in, out)
-    assert set(c_attn.attention) == {("query", 0), ("key", 1)}
+    assert set(c_attn.attention) == {("query", 0), ("key", 1), ("value", 2)}
     assert g["lm_head"].readout == initscope.model.graph.Readout(Z.VOCAB, 1.0,
                                                                  "transformer.wte")
     assert g["transformer.wpe"].readout is not None  # summed with the tied embedding
@@ -133,13 +133,15 @@ def test_roles_are_read_off_the_graph():
     assert llama["model.layers.0.input_layernorm"].kind == "norm"  # LlamaRMSNorm
     assert llama["model.layers.0.self_attn.q_proj"].attention == (("query", None),)
     assert llama["model.layers.0.self_attn.k_proj"].attention == (("key", None),)
+    assert llama["model.layers.0.self_attn.v_proj"].attention == (("value", None),)
     assert llama["lm_head"].readout.tied is None
 
 
 def test_gpt2_conv1d_fans_and_gain_read_the_in_out_layout():
     model = Z.build("gpt2")
     batch = Z.inputs("gpt2")
-    report = initscope.initialize(model, "auto", seed=0, example_inputs=batch)
+    # "he" applies its rule everywhere ("auto" keeps GPT-2's own hidden weights)
+    report = initscope.initialize(model, "he", seed=0, example_inputs=batch)
     rec = {r.name: r for r in report.records}
     fc = rec["transformer.h.0.mlp.c_proj.weight"]  # (256, 64): in 256, out 64
     assert (fc.fan_in, fc.fan_out) == (256, 64)
@@ -169,13 +171,14 @@ def test_the_models_own_values_are_kept_where_auto_would_harm():
 #: The verdicts that are real on the zoo under the models' own init, each explained in
 #: docs/guides/real-models.md: ConvNeXt's gradient shrinks x0.009 across the downsampling
 #: layer between its two stages (a 2x2 conv with std 0.02 at fan_in 64: gain 0.16).
+#: "auto" keeps that layer's own scale, so the same holds under it.
 REAL_UNDER_OWN_INIT = {"convnext": {"vanishing_gradients"}}
 
 
 @pytest.mark.parametrize("name", sorted(Z.ZOO))
 def test_diagnose_raises_only_real_alarms(name):
-    """Under "auto" nothing fires; under the model's own init only what is real (queries
-    started at zero, layer scales of 1e-6, branches of std 0.02 and heads are understood)."""
+    """Under the model's own init and under "auto" only what is real (layer scales of
+    1e-6, branches of std 0.02, heads and tied embeddings are understood)."""
     batch = Z.inputs(name)
     task = Z.ZOO[name][2]
     target = batch["input_ids"] if task == "lm" and "input_ids" in batch and \
@@ -185,5 +188,38 @@ def test_diagnose_raises_only_real_alarms(name):
     initscope.initialize(auto, "auto", seed=0, example_inputs=batch)
     got_own = {v.kind for v in initscope.diagnose(own, batch, target=target).verdicts}
     got_auto = {v.kind for v in initscope.diagnose(auto, batch, target=target).verdicts}
-    assert got_auto == set(), (name, got_auto)
+    assert got_auto == REAL_UNDER_OWN_INIT.get(name, set()), (name, got_auto)
     assert got_own == REAL_UNDER_OWN_INIT.get(name, set()), (name, got_own)
+
+
+@pytest.mark.parametrize("recipe", ["deepnorm", "t_fixup"])
+def test_transformer_recipes_scale_values_not_queries_or_keys(recipe):
+    """DeepNet and T-Fixup scale the value, attention-output and MLP weights; queries and
+    keys keep gain 1 (separate q/k/v projections as in BERT, read off the graph)."""
+    from initscope._core import schemes as rules
+
+    model = Z.build("bert")
+    report = initscope.initialize(model, recipe, seed=0, example_inputs=Z.inputs("bert"))
+    rec = {r.name: r.scheme for r in report.records}
+    layer = "bert.encoder.layer.0.attention"
+    factor = rules.deepnorm_beta(2) if recipe == "deepnorm" else rules.t_fixup_factor(2)
+    assert " x " not in rec[f"{layer}.self.query.weight"]
+    assert " x " not in rec[f"{layer}.self.key.weight"]
+    for name in (f"{layer}.self.value.weight", f"{layer}.output.dense.weight",
+                 "bert.encoder.layer.0.output.dense.weight"):
+        assert rec[name].endswith(f" x {factor:.3g}"), (name, rec[name])
+
+
+@pytest.mark.parametrize("recipe", ["deepnorm", "t_fixup"])
+def test_transformer_recipes_use_the_encoder_decoder_formulas(recipe):
+    from initscope._core import schemes as rules
+
+    model = Z.build("t5")
+    report = initscope.initialize(model, recipe, seed=0, example_inputs=Z.inputs("t5"))
+    rec = {r.name: r.scheme for r in report.records}
+    pair = (rules.deepnorm_betas_encoder_decoder if recipe == "deepnorm"
+            else rules.t_fixup_factors_encoder_decoder)(2, 2)
+    enc, dec = pair
+    assert rec["encoder.block.1.layer.0.SelfAttention.v.weight"].endswith(f" x {enc:.3g}")
+    assert rec["decoder.block.1.layer.1.EncDecAttention.o.weight"].endswith(f" x {dec:.3g}")
+    assert " x " not in rec["decoder.block.0.layer.1.EncDecAttention.q.weight"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -168,3 +170,15 @@ def test_run_gives_small_model_reproductions_one_torch_thread(name, monkeypatch)
     finally:
         torch.set_num_threads(before)
     assert seen == [1 if name in rep.ONE_TORCH_THREAD else 2]
+
+
+def test_real_models_smoke():
+    """The real-models table at smoke scale: rows per model with both inits measured."""
+    pytest.importorskip("transformers")
+    result = run("real-models", get("real-models").Config.smoke())
+    assert [r["model"] for r in result.rows] == ["gpt2", "llama", "vit"]
+    for r in result.rows:
+        assert math.isfinite(r["auto_vs_own"]) and r["auto_vs_own"] > 0
+    lm = result.rows[0]
+    assert abs(lm["auto: loss@init/lnV"] - 1) < 0.05
+    assert len(result.details["runs"]) == 6

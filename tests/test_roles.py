@@ -160,3 +160,9 @@ def test_frozen_parameters_are_left_alone():
     rec = {r.name: r for r in report.records}
     assert not rec["0.weight"].covered and rec["0.weight"].kept.startswith("frozen")
     assert "NOT COVERED, kept (frozen" in str(report)
+
+
+def test_queries_keys_and_values_of_sdpa_are_read_off_the_graph():
+    g = initscope.layer_graph(GPT())
+    assert set(g["h.0.attn.c_attn"].attention) == {("query", 0), ("key", 1), ("value", 2)}
+    assert g["h.0.attn.c_proj"].attention == ()

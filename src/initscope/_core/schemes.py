@@ -143,3 +143,25 @@ def embedding_std(dim: int) -> float:
     0.125
     """
     return float(float(dim) ** -0.5)
+
+
+def deepnorm_betas_encoder_decoder(encoder_blocks: int, decoder_blocks: int) -> tuple[float, float]:
+    """Wang et al. 2022 (DeepNet, Table 1, encoder-decoder): encoder beta =
+    0.87 (N^4 M)^(-1/16), decoder beta = (12 M)^(-1/4), N encoder and M decoder blocks.
+
+    >>> [round(b, 4) for b in deepnorm_betas_encoder_decoder(6, 6)]
+    [0.497, 0.3433]
+    """
+    n, m = float(encoder_blocks), float(decoder_blocks)
+    return float(0.87 * (n**4 * m) ** (-1 / 16)), float((12.0 * m) ** -0.25)
+
+
+def t_fixup_factors_encoder_decoder(encoder_blocks: int,
+                                    decoder_blocks: int) -> tuple[float, float]:
+    """Huang et al. 2020 (T-Fixup, Alg. 1, encoder-decoder): encoder weights scaled by
+    0.67 N^(-1/4), decoder weights by (9 M)^(-1/4).
+
+    >>> [round(f, 4) for f in t_fixup_factors_encoder_decoder(6, 6)]
+    [0.4281, 0.3689]
+    """
+    return t_fixup_factor(encoder_blocks), float((9.0 * decoder_blocks) ** -0.25)

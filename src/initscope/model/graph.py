@@ -123,10 +123,11 @@ class LayerInfo:
             its matrix with (see :class:`Readout`); on the embeddings summed with that
             embedding (positions, token types) ``Readout(vocab, tied=None)`` too, so that
             they start at its scale.
-        attention: what the layer produces for an attention's scores, read off the
-            graph (the operands of ``scaled_dot_product_attention``, or of the matmul
-            whose product a softmax normalizes): ``("query", None)``, ``("key", None)``,
-            or with the block of a fused projection (``("query", 0)`` of a QKV).
+        attention: what the layer produces for an attention, read off the graph (the
+            operands of ``scaled_dot_product_attention``, or of the matmul whose product
+            a softmax normalizes and of the one that takes its weights):
+            ``("query", None)``, ``("key", None)``, ``("value", None)``, or with the
+            block of a fused projection (``("query", 0)`` of a QKV).
     """
 
     name: str
@@ -558,7 +559,31 @@ def _attention_parts(trace: Trace, roles: list[_Role],
         if len(operands) == 2:
             mark(operands[0], "query")
             mark(operands[1], "key")
+        if node.target == "scaled_dot_product_attention" and len(node.inputs) >= 3:
+            mark(node.inputs[2], "value")
+        elif node.target == "softmax":
+            value = _weighted_operand(trace, roles, node.index)
+            if value is not None:
+                mark(value, "value")
     return found
+
+
+def _weighted_operand(trace: Trace, roles: list[_Role], softmax: int) -> int | None:
+    """The values a softmax's weights average: the other operand of the matmul that
+    takes the weights (through dropout and casts)."""
+    frontier, seen = [softmax], set()
+    while frontier:
+        i = frontier.pop(0)
+        if i in seen:
+            continue
+        seen.add(i)
+        for u in trace.nodes[i].users:
+            n = trace.nodes[u]
+            if n.target in _SCORE_OPS and len(n.inputs) >= 2 and n.inputs[0] == i:
+                return n.inputs[1]
+            if roles[u].role == "transparent" or n.target in ("to", "float", "type", "type_as"):
+                frontier.append(u)
+    return None
 
 
 def _producers(trace: Trace, start: int) -> set[tuple[str, int | None]]:

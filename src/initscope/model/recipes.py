@@ -28,6 +28,7 @@ projections (``splits == 3``: the third block) and ``nn.MultiheadAttention``.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -85,18 +86,56 @@ def _blocks(graph: LayerGraph) -> int:
 
 
 def _role(info: LayerInfo) -> str:
-    """qkv (fused), attention (nn.MultiheadAttention), attn_out, mlp or other."""
+    """attention (nn.MultiheadAttention), qkv (fused), qk (separate query or key), v,
+    attn_out, mlp or other: from the graph's attention parts, then where it reads and
+    writes."""
     if info.kind == "attention":
         return "attention"
     if info.kind != "linear":
         return "other"
-    if info.splits == 3 and info.output_consumer == "attention":
+    parts = {p for p, _ in info.attention}
+    if any(b is not None for _, b in info.attention) or (
+            info.splits == 3 and info.output_consumer == "attention"):
         return "qkv"
+    if "value" in parts:
+        return "v"
+    if parts:
+        return "qk"
     if info.input_source == "attention":
         return "attn_out"
     if info.residual_branches:
         return "mlp"
     return "other"
+
+
+def _value_block(info: LayerInfo) -> int:
+    """The block of a fused projection that holds the values (the graph's, else the last)."""
+    return next((b for p, b in info.attention if p == "value" and b is not None),
+                info.splits - 1)
+
+
+_PART = re.compile(r"(?:^|\.)(encoder|decoder)(?:\.|$)")
+
+
+def _stack_of(name: str) -> str | None:
+    """"encoder" or "decoder" when the layer's name places it in one (the last one named)."""
+    found = _PART.findall(name)
+    return found[-1] if found else None
+
+
+def _encoder_decoder(graph: LayerGraph) -> tuple[int, int] | None:
+    """(N encoder blocks, M decoder blocks) of an encoder-decoder model, from the layers
+    that end residual branches (2 per encoder block, 3 per decoder block: self-attention,
+    cross-attention, MLP; values reused across blocks, as T5's position bias, make the
+    branch sets themselves overlap); None for a single stack."""
+    ends = {"encoder": 0, "decoder": 0}
+    for info in graph:
+        stack = _stack_of(info.name)
+        if stack is not None and info.branch_end:
+            ends[stack] += 1
+    if not ends["encoder"] or not ends["decoder"]:
+        return None
+    return max(1, ends["encoder"] // 2), max(1, ends["decoder"] // 3)
 
 
 def zero_last_bn(graph: LayerGraph) -> Policy:
@@ -184,20 +223,24 @@ def _xavier_normal(info: LayerInfo, name: str, gain: float, splits: int = 1) -> 
     return step
 
 
-def _value_scaled(step: ParamInit, factor: float, blocks: int = 3, dim: int = 0) -> ParamInit:
-    """Scale only the last (value) block of a fused projection (blocks along ``dim``, the
-    output axis: 1 for an (in, out) Conv1D)."""
+def _value_scaled(step: ParamInit, factor: float, blocks: int = 3, dim: int = 0,
+                  block: int = -1) -> ParamInit:
+    """Scale only the value block of a fused projection (the last unless the graph says;
+    blocks along ``dim``, the output axis: 1 for an (in, out) Conv1D)."""
 
     def fill(t: torch.Tensor, g: RandomSource) -> object:
         step.fill(t, g)
-        t.chunk(blocks, dim=dim)[-1].mul_(factor)
+        t.chunk(blocks, dim=dim)[block].mul_(factor)
         return t
 
     return ParamInit(f"{step.scheme}, v x {factor:.3g}", fill, step.fans, step.gain, None)
 
 
-def _transformer(graph: LayerGraph, factor: float, embedding: Callable[[LayerInfo], Plan],
-                 label: str) -> Policy:
+def _transformer(factor_of: Callable[[LayerInfo], float],
+                 embedding: Callable[[LayerInfo], Plan], label: str) -> Policy:
+    """The papers' rule: Xavier-normal everywhere; the value, attention-output and MLP
+    weights scaled by the layer's factor; queries and keys not."""
+
     def policy(info: LayerInfo) -> Plan | None:
         role = _role(info)
         if info.kind == "norm":
@@ -206,6 +249,7 @@ def _transformer(graph: LayerGraph, factor: float, embedding: Callable[[LayerInf
             return embedding(info)
         if info.kind not in ("linear", "attention"):
             return _auto(info)
+        factor = factor_of(info)
         plan: Plan = {n: _ZERO for n, _ in info.module.named_parameters() if "bias" in n}
         if role == "attention":
             plan["in_proj_weight"] = _value_scaled(
@@ -214,14 +258,26 @@ def _transformer(graph: LayerGraph, factor: float, embedding: Callable[[LayerInf
                                               factor)
         elif role == "qkv":
             plan["weight"] = _value_scaled(_xavier_normal(info, "weight", 1.0), factor,
-                                           dim=out_axis(info.module))
-        elif role in ("attn_out", "mlp"):
+                                           blocks=info.splits or 3,
+                                           dim=out_axis(info.module), block=_value_block(info))
+        elif role in ("v", "attn_out", "mlp"):
             plan["weight"] = _scaled(_xavier_normal(info, "weight", 1.0), factor)
         else:
             plan["weight"] = _xavier_normal(info, "weight", 1.0)
         return {n: replace(p, scheme=f"{label}: {p.scheme}") for n, p in plan.items()}
 
     return policy
+
+
+def _per_stack(graph: LayerGraph, single: float,
+               pair: Callable[[int, int], tuple[float, float]]) -> Callable[[LayerInfo], float]:
+    """The factor of each layer: ``single`` in one stack; in an encoder-decoder model the
+    encoder's or the decoder's from ``pair(N, M)``."""
+    both = _encoder_decoder(graph)
+    if both is None:
+        return lambda info: single
+    enc, dec = pair(*both)
+    return lambda info: dec if _stack_of(info.name) == "decoder" else enc
 
 
 def t_fixup(graph: LayerGraph) -> Policy:
@@ -231,13 +287,15 @@ def t_fixup(graph: LayerGraph) -> Policy:
         d = _shape(info, "weight")[1]
         return {"weight": _normal(rules.embedding_std(d), "N(0, d^-1/2)")}
 
-    return _transformer(graph, rules.t_fixup_factor(n), embedding, "t_fixup")
+    factor = _per_stack(graph, rules.t_fixup_factor(n), rules.t_fixup_factors_encoder_decoder)
+    return _transformer(factor, embedding, "t_fixup")
 
 
 def deepnorm(graph: LayerGraph) -> Policy:
     beta = rules.deepnorm_beta(_blocks(graph))
     # DeepNet scales by beta through the Xavier gain; the factor form is the same thing.
-    return _transformer(graph, beta, lambda info: _auto(info) or {}, "deepnorm")
+    factor = _per_stack(graph, beta, rules.deepnorm_betas_encoder_decoder)
+    return _transformer(factor, lambda info: _auto(info) or {}, "deepnorm")
 
 
 def small_embedding(graph: LayerGraph) -> Policy:

@@ -22,6 +22,8 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
     "lsuv": ("lsuv", "LSUV vs Xavier and He on a deep tanh MLP without normalization"),
     "critical-depth": ("critical_depth", "100-layer tanh nets train only at criticality; "
                                          "correlations follow the c-map"),
+    "real-models": ("real_models", "13 Hugging Face architectures: 'auto' against each "
+                                   "model's own init, at init and after 300 AdamW steps"),
 }
 
 
@@ -29,7 +31,7 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
 #: committed docs/results (a test keeps the two within 2x of each other).
 EXPECTED_SECONDS: dict[str, int] = {
     "glorot2010": 540, "symmetry": 25, "saturation": 35, "he2015": 20, "saxe2014": 50,
-    "lsuv": 30, "critical-depth": 85,
+    "lsuv": 30, "critical-depth": 85, "real-models": 1500,
 }
 
 
@@ -42,7 +44,8 @@ def expected_time(name: str) -> str:
 #: Reproductions that train small networks one example batch at a time, where torch's
 #: intra-op threads cost more than they give (benchmarks/results/design_measurements.md):
 #: :func:`run` gives them one torch thread.
-ONE_TORCH_THREAD = frozenset({"glorot2010", "saxe2014", "lsuv", "critical-depth"})
+ONE_TORCH_THREAD = frozenset({"glorot2010", "saxe2014", "lsuv", "critical-depth",
+                              "real-models"})
 
 
 def run(name: str, config: Any = None, out: str | Path | None = None) -> Result:

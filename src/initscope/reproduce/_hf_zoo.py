@@ -27,7 +27,7 @@ Inputs = Callable[[torch.Generator], dict[str, Any]]
 def _quiet() -> Any:
     import transformers
 
-    transformers.logging.set_verbosity_error()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     logging.getLogger("transformers").setLevel(logging.ERROR)
     return transformers
 
@@ -51,44 +51,44 @@ def _lm(d: int = 64, layers: int = 2, heads: int = 4) -> dict[str, Any]:
                 max_position_embeddings=64, attn_implementation="eager")
 
 
-def _bert() -> nn.Module:
+def _bert() -> Any:
     T = _quiet()
     return T.BertForMaskedLM(T.BertConfig(
         vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=64, attn_implementation="eager"))
 
 
-def _gpt2() -> nn.Module:
+def _gpt2() -> Any:
     T = _quiet()
     return T.GPT2LMHeadModel(T.GPT2Config(
         vocab_size=VOCAB, n_positions=64, n_embd=64, n_layer=2, n_head=4,
         bos_token_id=0, eos_token_id=0, attn_implementation="eager"))
 
 
-def _llama() -> nn.Module:
+def _llama() -> Any:
     T = _quiet()
     return T.LlamaForCausalLM(T.LlamaConfig(**_lm()))
 
 
-def _qwen2_tied() -> nn.Module:
+def _qwen2_tied() -> Any:
     T = _quiet()
     return T.Qwen2ForCausalLM(T.Qwen2Config(**_lm(), tie_word_embeddings=True))
 
 
-def _mixtral() -> nn.Module:
+def _mixtral() -> Any:
     T = _quiet()
     return T.MixtralForCausalLM(T.MixtralConfig(**_lm(), num_local_experts=4,
                                                 num_experts_per_tok=2))
 
 
-def _t5() -> nn.Module:
+def _t5() -> Any:
     T = _quiet()
     return T.T5ForConditionalGeneration(T.T5Config(
         vocab_size=VOCAB, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
         decoder_start_token_id=0, attn_implementation="eager"))
 
 
-def _whisper() -> nn.Module:
+def _whisper() -> Any:
     T = _quiet()
     return T.WhisperForConditionalGeneration(T.WhisperConfig(
         vocab_size=VOCAB, d_model=64, encoder_layers=2, decoder_layers=2,
@@ -104,13 +104,13 @@ def _whisper_inputs(g: torch.Generator) -> dict[str, Any]:
             "decoder_input_ids": ids}
 
 
-def _mamba() -> nn.Module:
+def _mamba() -> Any:
     T = _quiet()
     return T.MambaForCausalLM(T.MambaConfig(vocab_size=VOCAB, hidden_size=64, state_size=8,
                                             num_hidden_layers=2, expand=2, conv_kernel=4))
 
 
-def _vit() -> nn.Module:
+def _vit() -> Any:
     T = _quiet()
     return T.ViTForImageClassification(T.ViTConfig(
         image_size=32, patch_size=8, hidden_size=64, intermediate_size=128,
@@ -118,7 +118,7 @@ def _vit() -> nn.Module:
         attn_implementation="eager"))
 
 
-def _clip() -> nn.Module:
+def _clip() -> Any:
     T = _quiet()
     text = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=4, max_position_embeddings=32)
@@ -133,7 +133,7 @@ def _clip_inputs(g: torch.Generator) -> dict[str, Any]:
             "pixel_values": torch.randn(IMAGE, generator=g)}
 
 
-def _wav2vec2() -> nn.Module:
+def _wav2vec2() -> Any:
     T = _quiet()
     return T.Wav2Vec2ForCTC(T.Wav2Vec2Config(
         vocab_size=32, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -146,13 +146,13 @@ def _audio(g: torch.Generator) -> dict[str, Any]:
     return {"input_values": torch.randn(2, 1600, generator=g)}
 
 
-def _convnext() -> nn.Module:
+def _convnext() -> Any:
     T = _quiet()
     return T.ConvNextForImageClassification(T.ConvNextConfig(
         num_channels=3, hidden_sizes=[16, 32], depths=[1, 1], num_stages=2, num_labels=10))
 
 
-def _resnet() -> nn.Module:
+def _resnet() -> Any:
     T = _quiet()
     return T.ResNetForImageClassification(T.ResNetConfig(
         num_channels=3, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
