@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("script", ["bench_init.py", "bench_model.py", "bench_distributed.py",
-                                    "bench_diagnose.py"])
+                                    "bench_diagnose.py", "bench_real_models.py"])
 def test_benchmark_smoke(script):
     before = {p: p.read_bytes() for p in (ROOT / "benchmarks" / "results").glob("*.md")}
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
