@@ -101,14 +101,19 @@ def own_values(model: nn.Module, seed: int) -> dict[str, torch.Tensor | None]:
     if not owners:
         return {}
     params = dict(model.named_parameters())
-    saved = {n: p.detach().clone() for n, p in params.items()}
+    if any(p.is_meta or type(p.data) is not torch.Tensor for p in params.values()):
+        return {}  # meta (not materialized: refused later) or sharded: no own pass
     found: dict[str, torch.Tensor | None] = {}
+    # Each parameter is pointed at a NaN-filled tensor of its own for the pass and back at
+    # its storage afterwards: no copy of the model (a plain tensor swap; sharded and meta
+    # parameters are refused before).
+    originals = {n: p.data for n, p in params.items()}
     try:
         with torch.no_grad(), buffers_kept(model), _flags_lifted(model), \
                 torch.random.fork_rng(devices=[]):
             for p in params.values():
-                if p.is_floating_point():
-                    p.fill_(float("nan"))
+                p.data = torch.full_like(p.data, float("nan")) if p.is_floating_point() \
+                    else p.data.clone()
             for name, module in _postorder(model):
                 owner = owners.get(name)
                 if owner is None:
@@ -116,11 +121,11 @@ def own_values(model: nn.Module, seed: int) -> dict[str, torch.Tensor | None]:
                 torch.manual_seed(parameter_seed(seed, f"own-init/{name}"))
                 owner._init_weights(module)  # type: ignore[operator]
             for n, p in params.items():
-                v = p.detach()
-                written = p.is_floating_point() and bool(torch.isfinite(v).all())
-                found[n] = v.clone() if written else None
+                v = p.data
+                # one reduction: NaN anywhere (a poisoned element left) makes the sum NaN
+                written = p.is_floating_point() and not bool(torch.isnan(v.sum()))
+                found[n] = v if written else None
     finally:
-        with torch.no_grad():
-            for n, p in params.items():
-                p.copy_(saved[n])
+        for n, p in params.items():
+            p.data = originals[n]
     return found

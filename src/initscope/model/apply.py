@@ -265,6 +265,11 @@ OWN_SCALE = ("its scale goes with the learning rates the model is trained at (no
              "(docs/results/real-models)")
 
 
+def _constant(t: torch.Tensor) -> bool:
+    lo, hi = torch.aminmax(t)  # two reductions, no copy
+    return bool(lo == hi)
+
+
 def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
                       mine: torch.Tensor | None) -> str | None:
     """Why "auto" keeps the model's own value here, or None to apply its rule. A model
@@ -283,7 +288,7 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
         return "the model sets this bias to non-zero values"
     if info.kind == "norm" and local == "weight" and bool((mine != 1).any()):
         return "the model's norm gain does not start at 1"
-    if param.dim() >= 2 and mine.numel() > 1 and bool((mine == mine.reshape(-1)[0]).all()):
+    if param.dim() >= 2 and mine.numel() > 1 and _constant(mine):
         return "the model starts this weight at a constant (a switched-off branch)"
     if info.input_source == "unused":
         return "the forward never calls this layer as a module: no role to read"
