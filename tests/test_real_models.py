@@ -223,3 +223,11 @@ def test_transformer_recipes_use_the_encoder_decoder_formulas(recipe):
     assert rec["encoder.block.1.layer.0.SelfAttention.v.weight"].endswith(f" x {enc:.3g}")
     assert rec["decoder.block.1.layer.1.EncDecAttention.o.weight"].endswith(f" x {dec:.3g}")
     assert " x " not in rec["decoder.block.0.layer.1.EncDecAttention.q.weight"]
+
+
+def test_lsuv_calibrates_gpt2s_conv1d_layers_on_a_keyword_batch():
+    model = Z.build("gpt2")
+    report = initscope.lsuv(model, Z.inputs("gpt2"), seed=0)
+    names = {r.name for r in report.records}
+    assert "transformer.h.0.attn.c_attn" in names and "transformer.h.1.mlp.c_proj" in names
+    assert all(abs(r.std_after - 1) < 0.05 for r in report.records)

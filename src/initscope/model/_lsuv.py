@@ -33,6 +33,7 @@ from .._inputs import as_inputs
 from .._state import buffers_kept
 from .._tensor_moments import mean_square, rounding_floor
 from .apply import InitReport, initialize
+from .graph import stores_in_out
 
 _CALIBRATED = (nn.Linear, nn.modules.conv._ConvNd, nn.MultiheadAttention)
 
@@ -127,7 +128,8 @@ def lsuv(
     if not tol > 0:
         raise ValueError(f"tol must be > 0; got {tol!r}")
     inputs = as_inputs(batch, "lsuv: batch")
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _CALIBRATED)
+    layers = [(n, m) for n, m in model.named_modules()
+              if (isinstance(m, _CALIBRATED) or stores_in_out(m))  # (GPT-2's Conv1D)
               and not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
     dropouts = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)
