@@ -213,9 +213,8 @@ def diagnose(
                 s.grad_weight_var = variance(p.grad)
             zero = zero_start.get(id(p))
             if zero is not None:
-                rows = p.grad.detach().movedim(out_axis(zero.module), 0)
                 stats[zero.name].zero_start_grad_identical = _stats.identical_fraction(
-                    rows.reshape(rows.shape[0], -1).T.float(), gen)
+                    _by_unit(p.grad.detach(), zero).float(), gen)
         p.grad = None
 
     try:
@@ -249,9 +248,7 @@ def diagnose(
         if s.identical_units >= SYMMETRIC and s.act_second_moment == 0 and \
                 isinstance(w, torch.Tensor) and w.dim() >= 2:
             # units are rows (out, ...); their incoming weights are the samples
-            units = w.detach().movedim(out_axis(info.module), 0)
-            s.identical_weights = _stats.identical_fraction(
-                units.reshape(units.shape[0], -1).T, gen)
+            s.identical_weights = _stats.identical_fraction(_by_unit(w.detach(), info), gen)
 
     def second_moment(t: torch.Tensor) -> float:  # what the hooks read, else a pass
         seen = weight_moments.get(id(t))
@@ -363,6 +360,13 @@ def _role_key(name: str) -> str:
     for a, b in reversed(spans):
         name = name[:a] + "#" + name[b:]
     return name
+
+
+def _by_unit(t: torch.Tensor, info: LayerInfo) -> torch.Tensor:
+    """A layer's weight (or its gradient) as (incoming values, units): one column per
+    output unit, whatever axis the layout keeps them on."""
+    units = t.movedim(out_axis(info.module), 0)
+    return units.reshape(units.shape[0], -1).T
 
 
 def _static(info: LayerInfo) -> LayerStats:

@@ -93,11 +93,13 @@ def _postorder(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
-def own_values(model: nn.Module, seed: int) -> dict[str, torch.Tensor | None]:
+def own_values(model: nn.Module, seed: int,
+               owners: dict[str, nn.Module] | None = None) -> dict[str, torch.Tensor | None]:
     """What the model's own ``_init_weights`` writes into each parameter (by qualified
     name, tied parameters once), or None where it leaves a parameter unset. Empty when no
-    module of ``model`` is in a Hugging Face model. The model is left as it was."""
-    owners = hf_owners(model)
+    module of ``model`` is in a Hugging Face model (``owners``: :func:`hf_owners` of it,
+    when the caller has them). The model is left as it was."""
+    owners = hf_owners(model) if owners is None else owners
     if not owners:
         return {}
     params = dict(model.named_parameters())

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._core.fans import Fans
 from .._tabular import dataframe
 from .._tensor_moments import variance
 from .._threads import one_torch_thread, run_shared
@@ -205,12 +206,15 @@ def _own_init(info: LayerInfo, seed: int) -> Plan | None:
             for t, old in saved:
                 t.copy_(old)
 
-    def make(n: str) -> ParamInit:
-        value = values[n]
-        return ParamInit(f"{cls.__name__}.{name}()",
-                         lambda t, g: t.copy_(value), target_std=None, elementwise=True)
+    return {n: _copying(f"{cls.__name__}.{name}()", v) for n, v in values.items()}
 
-    return {n: make(n) for n in values}
+
+def _copying(label: str, value: torch.Tensor, fans: Fans | None = None,
+             gain: float | None = None, kept: str | None = None) -> ParamInit:
+    """A step that writes ``value``, computed beforehand (a module's own init, the
+    originals of a parametrization): elementwise, so a shard takes its part."""
+    return ParamInit(label, lambda t, g: t.copy_(value), fans, gain, None,
+                     elementwise=True, kept=kept)
 
 
 #: The label of values taken from the model's own initialization.
@@ -220,11 +224,11 @@ OWN_INIT = "model's own init"
 def _own_step(value: torch.Tensor, owner: str, why: str) -> ParamInit:
     """Write ``value`` (what the model's own init gave this parameter, drawn from
     initscope's seed), reported as kept with ``why``."""
-    return ParamInit(f"{owner}._init_weights", lambda t, g: t.copy_(value),
-                     target_std=None, elementwise=True, kept=f"{OWN_INIT}: {why}")
+    return _copying(f"{owner}._init_weights", value, kept=f"{OWN_INIT}: {why}")
 
 
-def _through_parametrization(name: str, graph: LayerGraph, rule: Policy, seed: int,
+def _through_parametrization(name: str, graph: LayerGraph,
+                             plan_of: Callable[[LayerInfo], Plan | None], seed: int,
                              cache: dict[str, dict[str, torch.Tensor]]) -> ParamInit | None:
     """A parametrized weight (``torch.nn.utils.parametrize``, e.g. weight norm's g and v):
     the layer's rule draws the weight it computes, and the parametrization's
@@ -236,7 +240,7 @@ def _through_parametrization(name: str, graph: LayerGraph, rule: Policy, seed: i
     info = graph.layers.get(host)
     if info is None:
         return None
-    plan = normalize(rule(info), info)
+    plan = plan_of(info)
     step = plan.get(tensor_name) if plan else None
     chain = getattr(getattr(info.module, "parametrizations", None), tensor_name, None)
     if step is None or chain is None or len(chain) != 1:
@@ -254,15 +258,14 @@ def _through_parametrization(name: str, graph: LayerGraph, rule: Policy, seed: i
     value = cache[key].get(original)
     if value is None:
         return None
-    return ParamInit(f"{step.scheme} (via {type(chain[0]).__name__}.right_inverse)",
-                     lambda t, g: t.copy_(value), step.fans, step.gain, None,
-                     elementwise=True)
+    return _copying(f"{step.scheme} (via {type(chain[0]).__name__}.right_inverse)", value,
+                    step.fans, step.gain)
 
 
 #: Why "auto" keeps a Hugging Face model's own scale for its hidden weights.
 OWN_SCALE = ("its scale goes with the learning rates the model is trained at (norms fix "
-             "the forward); variance-keeping weights trained 18-32% worse "
-             "(docs/results/real-models)")
+             "the forward); variance-keeping weights trained 17-33% worse "
+             "(benchmarks/results/design_measurements.md)")
 
 
 def _constant(t: torch.Tensor) -> bool:
@@ -278,13 +281,12 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
     to or summed with it. Everywhere else the model knows more than the graph: where its
     own init contradicts the premise of the rule "auto" would apply (Mamba's dt bias,
     (1 + w) norm gains, a zero-initialized branch) and where it does not (the scale of
-    hidden weights, which under Adam sets each layer's relative learning rate: 300 AdamW
-    steps at the model family's 1e-3 left GPT-2 32% and LLaMA 18% behind their own init
-    with variance-keeping weights, and equal or ahead with their own hidden weights and
-    initscope's readout)."""
+    hidden weights, which under Adam sets each layer's relative learning rate: the
+    measurements are in benchmarks/results/design_measurements.md)."""
     if mine is None:
         return None
-    if local.rsplit(".", 1)[-1].startswith("bias") and bool((mine != 0).any()):
+    bias = local.rsplit(".", 1)[-1].startswith("bias")
+    if bias and bool((mine != 0).any()):
         return "the model sets this bias to non-zero values"
     if info.kind == "norm" and local == "weight" and bool((mine != 1).any()):
         return "the model's norm gain does not start at 1"
@@ -294,7 +296,7 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
         return "the forward never calls this layer as a module: no role to read"
     if info.readout is not None:
         return None
-    if info.kind == "norm" or local.rsplit(".", 1)[-1].startswith("bias"):
+    if info.kind == "norm" or bias:
         return None  # (ones and zeros, as the model's own: nothing to keep)
     return OWN_SCALE
 
@@ -382,6 +384,20 @@ def initialize(
     careful = scheme == "auto"  # "auto" defers to the model where their premises part
     sharers = _sharers(graph)
     reparametrized: dict[str, dict[str, torch.Tensor]] = {}
+
+    def plan_of(info: LayerInfo, name: str, shape: tuple[int, ...]) -> Plan | None:
+        """The layer's plan, decided once (its policy, else a module's own init)."""
+        if info.name not in plans:
+            try:
+                plans[info.name] = normalize(rule(info), info) or (
+                    None if info.name in owners else _own_init(info, seed))
+            except (ValueError, TypeError) as e:  # say which parameter could not be planned
+                if f"{info.name!r}" in str(e):
+                    raise
+                raise type(e)(f"cannot initialize {name!r} (layer {info.name!r}, "
+                              f"{type(info.module).__name__}, shape {shape}): {e}") from e
+        return plans[info.name]
+
     for name, param in model.named_parameters():
         info = _owner(name, graph.layers)
         other = sharers.get(id(param))
@@ -389,10 +405,9 @@ def initialize(
                 info.order < 0 or info.readout is None):
             # A tied matrix is named once, after its first module (maybe one the forward
             # never calls, as T5's `shared`); the layer that gives it a role decides.
-            name_in = next(n for n, p in other.module.named_parameters(recurse=False)
-                           if p is param)
+            local_name = next(n for n, p in other.module.named_parameters(recurse=False)
+                              if p is param)
             info = other
-            local_name = name_in
         else:
             local_name = None
         if not param.requires_grad:
@@ -406,24 +421,16 @@ def initialize(
                                     covered=False, kept="as built: no layer of the graph owns it"))
             continue
         hf = owners.get(info.name)
-        if info.name not in plans:
-            try:
-                plans[info.name] = normalize(rule(info), info) or (
-                    None if hf is not None else _own_init(info, seed))
-            except (ValueError, TypeError) as e:  # say which parameter could not be planned
-                if f"{info.name!r}" in str(e):
-                    raise
-                raise type(e)(f"cannot initialize {name!r} (layer {info.name!r}, "
-                              f"{type(info.module).__name__}, shape {tuple(param.shape)}): "
-                              f"{e}") from e
+        plan = plan_of(info, name, tuple(param.shape))
         local = local_name or (name[len(info.name) + 1:] if info.name else name)
-        plan = plans[info.name]
         step = plan.get(local) if plan else None
         if step is None and ".parametrizations." in name:
-            step = _through_parametrization(name, graph, rule, seed, reparametrized)
+            step = _through_parametrization(
+                name, graph, functools.partial(plan_of, name=name, shape=tuple(param.shape)),
+                seed, reparametrized)
         if hf is not None and (step is None or careful):
             if own is None:
-                own = own_values(model, seed)
+                own = own_values(model, seed, owners)
             mine = own.get(name)
             why = ("no rule of this scheme for it" if step is None else
                    _parts_from_model(info, local, param, mine))

@@ -532,7 +532,7 @@ _SCALING_OPS = frozenset({"mul", "div", "add", "sub", "masked_fill", "to", "floa
 
 def _attention_parts(trace: Trace, roles: list[_Role],
                      layers: dict[str, LayerInfo]) -> dict[str, set[tuple[str, int | None]]]:
-    """Which layers make queries and keys (see ``LayerInfo.attention``)."""
+    """Which layers make queries, keys and values (see ``LayerInfo.attention``)."""
     found: dict[str, set[tuple[str, int | None]]] = {}
 
     def mark(start: int, part: str) -> None:
