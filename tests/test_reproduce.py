@@ -182,3 +182,22 @@ def test_real_models_smoke():
     lm = result.rows[0]
     assert abs(lm["auto: loss@init/lnV"] - 1) < 0.05
     assert len(result.details["runs"]) == 6
+
+
+def test_real_models_measures_autos_rule_on_every_layer_against_its_default():
+    """EVERY_LAYER sets the model's own init aside: its hidden weights are "auto"'s
+    variance-keeping ones (std 1/sqrt(64) = 0.125 at d=64), where "auto" keeps GPT-2's 0.02."""
+    pytest.importorskip("transformers")
+    import initscope
+    from initscope.model.policies import SCHEMES
+    from initscope.reproduce import real_models as R
+
+    cfg = R.Config(steps=1, seeds=(0,))
+    stds = {}
+    for init, scheme in (("auto", "auto"), (R.EVERY_LAYER, SCHEMES["auto"])):
+        model = R.Z.build("gpt2")
+        initscope.initialize(model, scheme, seed=0, example_inputs=R.Z.inputs("gpt2"))
+        stds[init] = float(model.transformer.h[0].mlp.c_fc.weight.detach().std())
+        assert math.isfinite(R.train("gpt2", init, 0, cfg)["loss_end"])
+    assert stds["auto"] == pytest.approx(0.02, rel=0.05)
+    assert stds[R.EVERY_LAYER] == pytest.approx(0.125, rel=0.05)

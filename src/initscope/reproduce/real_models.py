@@ -166,12 +166,22 @@ def _loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     return loss
 
 
+#: "auto"'s rule on every layer, the model's own init set aside (a policy, not the name
+#: "auto", which keeps a Hugging Face model's own hidden weights): what that choice is
+#: measured against.
+EVERY_LAYER = "auto on every layer"
+
+
 def train(name: str, init: str, seed: int, cfg: Config) -> dict[str, Any]:
-    """Build ``name`` with its own init (torch seeded), apply ``init`` ("own" or a scheme),
-    measure at init, train with AdamW, and return the row."""
+    """Build ``name`` with its own init (torch seeded), apply ``init`` ("own", a scheme,
+    or EVERY_LAYER), measure at init, train with AdamW, and return the row."""
     model = Z.build(name, torch_seed=seed)
     probe = Z.inputs(name, seed=1000 + seed)
-    if init != "own":
+    if init == EVERY_LAYER:
+        from ..model.policies import SCHEMES
+
+        initialize(model, SCHEMES["auto"], seed=seed, example_inputs=probe)
+    elif init != "own":
         initialize(model, init, seed=seed, example_inputs=probe)
     model.eval()
     row: dict[str, Any] = {"model": name, "init": init, "seed": seed}
