@@ -33,6 +33,7 @@ from ..model.graph import (
     input_gain,
     layer_graph,
     out_axis,
+    role_of,
     weight_fans,
 )
 from . import _stats
@@ -41,7 +42,7 @@ from .records import Diagnosis, LayerStats
 from .verdicts import SYMMETRIC, first_nonfinite, judge
 
 if TYPE_CHECKING:
-    from .predict import SecondMoment
+    from .predict import LayerPrediction, SecondMoment
 
 
 
@@ -296,7 +297,8 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: Inputs,
         return  # token inputs: the chain theory's input length is undefined
     q0 = float(first.detach().float().pow(2).mean())
     order = list(stats)
-    for p in predict_chain(model, graph, q0, second_moment):
+    chain = predict_chain(model, graph, q0, second_moment)
+    for p in chain:
         s = stats.get(p.name)
         if s is None:
             continue
@@ -312,6 +314,20 @@ def _beside_theory(model: nn.Module, graph: LayerGraph, args: Inputs,
             reasons = _why_theory_differs(graph.layers.get(p.name), before)
             s.theory_note = (f"measured {ratio:.3g}x the mean-field prediction: "
                              + "; ".join(reasons))
+    _anchor_gradients(chain, stats)
+
+
+def _anchor_gradients(chain: list[LayerPrediction], stats: dict[str, LayerStats]) -> None:
+    """The chain predicts gradient variances relative to its last layer
+    (``grad_ratio``); scaled by that layer's measured value they sit beside the
+    measurement."""
+    last = stats.get(chain[-1].name) if chain else None
+    if last is None or not math.isfinite(last.grad_pre_var) or last.grad_pre_var <= 0:
+        return
+    for p in chain:
+        s = stats.get(p.name)
+        if s is not None and p.grad_ratio is not None:
+            s.predicted_grad_pre_var = p.grad_ratio * last.grad_pre_var
 
 
 #: Below this fan-in the mean-field (infinite-width) limit is a rough guide only.
@@ -362,6 +378,19 @@ def _role_key(name: str) -> str:
     return name
 
 
+def _block(name: str) -> str:
+    """The repeated block a layer sits in: its name up to the index that
+    :func:`_role_key` replaces last ("transformer.h.3.attn.c_attn" -> "transformer.h.3";
+    "stages.1.layers.0.layer.2.conv" -> "stages.1.layers.0"); "" for a layer outside
+    one (a stem, a head, the layers of a plain ``nn.Sequential``)."""
+    spans = [m.span() for m in _INDEX.finditer(name)]
+    if len(spans) > 1:
+        spans = spans[:-1]
+    elif spans and spans[0][1] == len(name):
+        return ""  # "features.3", "0": the index names the layer itself
+    return name[:spans[-1][1]] if spans else ""
+
+
 def _by_unit(t: torch.Tensor, info: LayerInfo) -> torch.Tensor:
     """A layer's weight (or its gradient) as (incoming values, units): one column per
     output unit, whatever axis the layout keeps them on."""
@@ -377,7 +406,8 @@ def _static(info: LayerInfo) -> LayerStats:
                                      if info.input_activation is not None else None),
                    in_residual_branch=bool(info.residual_branches),
                    before_norm=info.output_consumer == "norm",
-                   role_key=_role_key(info.name))
+                   role_key=_role_key(info.name), block=_block(info.name),
+                   role=role_of(info, "weight"))
     w = getattr(info.module, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() and info.kind != "norm":
         s.gain_auto = input_gain(info)  # gain_used: after the pass, with the theory

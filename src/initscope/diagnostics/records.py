@@ -82,6 +82,15 @@ class LayerStats:
     #: already tells them apart: a zero start, not symmetry). None otherwise.
     zero_start_grad_identical: float | None = None
     predicted_pre_second_moment: float | None = None
+    #: The mean-field chain's Var[dL/d pre-activation], anchored at the measured value of
+    #: the chain's last layer (the theory predicts how it changes with depth, not the
+    #: loss's scale). None where the chain breaks (residual sums, attention).
+    predicted_grad_pre_var: float | None = None
+    #: What the layer is for ("hidden", "query+key+value (fused)", "output head (tied)",
+    #: ...), as ``initialize``'s report names it.
+    role: str = ""
+    #: The block the layer belongs to ("transformer.h.3"; "" outside repeated blocks).
+    block: str = ""
     theory_note: str = ""
     act_hist: _stats.Histogram | None = field(default=None, repr=False)
     grad_hist: _stats.Histogram | None = field(default=None, repr=False)

@@ -34,7 +34,7 @@ from .._torch_sampling import check_seed
 from ..guard import invariant_init
 from ..rng import Stream, is_dtensor, on_full
 from ._own import hf_owners, own_values, parameter_seed
-from .graph import LayerGraph, LayerInfo, layer_graph
+from .graph import LayerGraph, LayerInfo, layer_graph, role_of
 from .policies import ParamInit, Plan, Policy, is_own_fill, normalize
 from .schemes import apply_overrides, resolve, resolve_overrides
 
@@ -119,34 +119,6 @@ def _owner(name: str, layers: Mapping[str, LayerInfo]) -> LayerInfo | None:
         if info is not None:
             return info
     return None
-
-
-def role_of(info: LayerInfo, local: str) -> str:
-    """What parameter ``local`` of layer ``info`` is for, in words, from the graph."""
-    leaf = local.rpartition(".")[2]
-    if info.kind == "norm":
-        return "norm gain" if leaf == "weight" else "norm shift" if leaf == "bias" else "norm"
-    if leaf.startswith("bias"):
-        return "bias"
-    r = info.readout
-    if r is not None:
-        if info.kind != "embedding":
-            return "output head (tied)" if r.tied else "output head"
-        return "input embedding + output head (tied)" if r.tied else \
-            "embedding summed with the input embedding"
-    if info.kind == "embedding":
-        return "input embedding" if info.input_source == "input" else "embedding"
-    parts = sorted({p for p, _ in info.attention})
-    if parts:
-        fused = " (fused)" if any(b is not None for _, b in info.attention) else ""
-        return "+".join(parts) + fused
-    if info.branch_end:
-        return "residual branch end"
-    if info.output_consumer == "output":
-        return "output layer"
-    if info.kind == "other":
-        return f"other ({type(info.module).__name__})"
-    return "hidden"
 
 
 def _sharers(graph: LayerGraph) -> dict[int, LayerInfo]:

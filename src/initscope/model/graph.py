@@ -704,3 +704,33 @@ def weight_fans(info: LayerInfo, name: str = "weight") -> FanSpec:
     if stores_in_out(m):  # (in, out): the dense layout of jax and Keras
         return FanSpec("jax", splits=info.splits)
     return FanSpec("torch", groups=groups, splits=info.splits)
+
+
+def role_of(info: LayerInfo, local: str) -> str:
+    """What parameter ``local`` of layer ``info`` is for, in words, from the graph."""
+    leaf = local.rpartition(".")[2]
+    if info.kind == "norm":
+        return "norm gain" if leaf == "weight" else "norm shift" if leaf == "bias" else "norm"
+    if leaf.startswith("bias"):
+        return "bias"
+    r = info.readout
+    if r is not None:
+        if info.kind != "embedding":
+            return "output head (tied)" if r.tied else "output head"
+        return "input embedding + output head (tied)" if r.tied else \
+            "embedding summed with the input embedding"
+    if info.kind == "embedding":
+        return "input embedding" if info.input_source == "input" else "embedding"
+    order = ("query", "key", "value")
+    parts = sorted({p for p, _ in info.attention},
+                   key=lambda p: (order.index(p) if p in order else len(order), p))
+    if parts:
+        fused = " (fused)" if any(b is not None for _, b in info.attention) else ""
+        return "+".join(parts) + fused
+    if info.branch_end:
+        return "residual branch end"
+    if info.output_consumer == "output":
+        return "output layer"
+    if info.kind == "other":
+        return f"other ({type(info.module).__name__})"
+    return "hidden"

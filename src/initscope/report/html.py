@@ -24,6 +24,7 @@ border-bottom:1px solid #ddd}th{background:#f4f4f4}td:first-child,th:first-child
 .verdict.warning{border-left-color:#e67e22;background:#fef6ec}
 .healthy{border-left:4px solid #27ae60;padding:.4em .8em;background:#f0faf3}
 .note{color:#777;font-size:.85em}img{max-width:100%}
+tr.block th{text-align:left;background:#e8eef6;font-weight:600}
 """
 
 _CHECK = """
@@ -56,7 +57,7 @@ def _fmt(v: Any) -> str:
 
 
 _COLUMNS = [
-    ("name", "layer"), ("kind", "kind"), ("activation", "activation"),
+    ("name", "layer"), ("role", "role"), ("kind", "kind"), ("activation", "activation"),
     ("pre_second_moment", "pre E[x²]"), ("predicted_pre_second_moment", "theory"),
     ("act_second_moment", "act E[x²]"), ("grad_pre_var", "grad var"),
     ("saturated", "saturated"), ("dead", "dead"), ("identical_units", "identical"),
@@ -66,13 +67,12 @@ _COLUMNS = [
 
 
 def diagnosis_html(diagnosis: Any, path: str | Path, *, title: str = "initscope report") -> Path:
-    """Write ``diagnosis`` (a :class:`~initscope.diagnostics.Diagnosis`) as one HTML file."""
-    from .plots import diagnosis_figure
+    """Write ``diagnosis`` (a :class:`~initscope.diagnostics.Diagnosis`) as one HTML file:
+    the verdicts, the second moments by depth (measured beside predicted), the per-layer
+    table with its rows grouped by block, and the distributions of Glorot & Bengio's
+    Figs. 6-7."""
+    from .plots import depth_figure, diagnosis_figure
 
-    rows = []
-    for s in diagnosis.layers:
-        cells = "".join(f"<td>{_fmt(getattr(s, key))}</td>" for key, _ in _COLUMNS)
-        rows.append(f"<tr>{cells}</tr>")
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in _COLUMNS)
     if diagnosis.verdicts:
         verdicts = "".join(
@@ -82,18 +82,39 @@ def diagnosis_html(diagnosis: Any, path: str | Path, *, title: str = "initscope 
             for v in diagnosis.verdicts)
     else:
         verdicts = '<div class="healthy">healthy: no problem found</div>'
+    depth = _png(depth_figure(diagnosis))
     figure = _png(diagnosis_figure(diagnosis))
     return _write_page(path, html.escape(title), f"""
 <p class="note">Graph by {html.escape(diagnosis.graph.method)}; loss {diagnosis.loss:.4g}.
 One forward and one backward pass at initialization.</p>
 <h2>Verdicts</h2>
 {verdicts}
+<h2>Signal by depth: measured beside the mean-field prediction</h2>
+<img alt="second moment of activations and variance of gradients by layer, log scale"
+ src="data:image/png;base64,{depth}">
 <h2>Per layer</h2>
-<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+<table><thead><tr>{head}</tr></thead><tbody>{_grouped_rows(diagnosis.layers)}</tbody></table>
 <h2>Activations and gradients by layer (Glorot &amp; Bengio 2010, Figs. 6–7)</h2>
 <img alt="histograms of activations and back-propagated gradients per layer"
  src="data:image/png;base64,{figure}">
 """)
+
+
+def _grouped_rows(layers: list[Any]) -> str:
+    """The table's rows in execution order, a heading row wherever the block changes
+    (a model without repeated blocks gets none)."""
+    rows = []
+    current: str | None = None
+    grouped = any(s.block for s in layers)
+    for s in layers:
+        if grouped and s.block != current:
+            current = s.block
+            label = f"block {current}" if current else "outside the blocks"
+            rows.append(f'<tr class="block"><th colspan="{len(_COLUMNS)}">'
+                        f"{html.escape(label)}</th></tr>")
+        cells = "".join(f"<td>{_fmt(getattr(s, key))}</td>" for key, _ in _COLUMNS)
+        rows.append(f"<tr>{cells}</tr>")
+    return "".join(rows)
 
 
 def _write_page(path: str | Path, title: str, body: str) -> Path:

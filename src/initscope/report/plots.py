@@ -74,6 +74,7 @@ def phase_diagram(
 def _hist_lines(ax: Any, layers: list[Any], attr: str, title: str, xlabel: str) -> None:
     cmap = _pyplot().get_cmap("viridis")
     shown = [s for s in layers if getattr(s, attr) is not None]
+    reach = 0.0
     for i, s in enumerate(shown):
         counts, lo, hi = getattr(s, attr)
         c = np.asarray(counts)
@@ -81,6 +82,10 @@ def _hist_lines(ax: Any, layers: list[Any], attr: str, title: str, xlabel: str) 
         density = c / ((c.sum() or 1.0) * (hi - lo) / len(c))  # bins differ per layer
         ax.plot(centres, density, color=cmap(i / max(1, len(shown) - 1)),
                 label=f"{s.name}", linewidth=1.2)
+        if np.isfinite(lo) and np.isfinite(hi):
+            reach = max(reach, abs(lo), abs(hi))
+    if reach > 0:
+        ax.set_xlim(-reach, reach)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
@@ -91,12 +96,85 @@ def _hist_lines(ax: Any, layers: list[Any], attr: str, title: str, xlabel: str) 
 def diagnosis_figure(diagnosis: Any, *, title: str = "", out: str | Path | None = None) -> Any:
     """Glorot & Bengio 2010, Figs. 6-7 for one model at initialization: the distribution
     of each layer's activations and of the gradients back-propagated to its
-    pre-activations, one line per layer (dark: first, light: last)."""
+    pre-activations, one line per layer (dark: first, light: last). The gradient panel
+    shows the hidden layers: the output layer's gradient (dL/dlogits, often orders of
+    magnitude wider) would flatten them into a spike at zero, so it is left out and
+    its range said in the title."""
     plt = _pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
     weighted = [s for s in diagnosis.layers if s.kind != "norm"]
+    hidden = [s for s in weighted if not s.is_output]
     _hist_lines(a1, weighted, "act_hist", "activation values", "value")
-    _hist_lines(a2, weighted, "grad_hist", "back-propagated gradients", "dL / d pre-activation")
+    left_out = [s for s in weighted if s.is_output and s.grad_hist is not None]
+    grad_title = "back-propagated gradients"
+    if left_out and any(s.grad_hist is not None for s in hidden):
+        _, lo, hi = left_out[0].grad_hist
+        grad_title += f"\n(hidden layers; the output layer's span {lo:.2g} to {hi:.2g})"
+        _hist_lines(a2, hidden, "grad_hist", grad_title, "dL / d pre-activation")
+    else:
+        _hist_lines(a2, weighted, "grad_hist", grad_title, "dL / d pre-activation")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out)
+    return fig
+
+
+def _positive(values: list[float | None]) -> np.ndarray:
+    a = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return np.where(np.isfinite(a) & (a > 0), a, np.nan)
+
+
+def _block_axis(ax: Any, blocks: list[str]) -> None:
+    """Layers in execution order on x; where the model has repeated blocks, a faint line
+    at each block boundary and the block's name under its middle (at most 12 named)."""
+    ax.set_xlabel("layer (execution order)")
+    starts = [k for k in range(len(blocks)) if k == 0 or blocks[k] != blocks[k - 1]]
+    if not any(blocks):
+        return
+    for k in starts[1:]:
+        ax.axvline(k + 0.5, color="0.85", linewidth=0.8, zorder=0)
+    spans = [(a, b) for a, b in zip(starts, [*starts[1:], len(blocks)], strict=True)
+             if blocks[a]]
+    step = max(1, -(-len(spans) // 12))
+    shown = spans[::step]
+    ax.set_xticks([(a + b + 1) / 2 for a, b in shown])
+    ax.set_xticklabels([blocks[a] for a, _ in shown], rotation=45, ha="right", fontsize=7)
+    ax.set_xlabel("block (layers in execution order)")
+
+
+def depth_figure(diagnosis: Any, *, title: str = "", out: str | Path | None = None) -> Any:
+    """The second moment of each layer's output (pre-activation) and the variance of the
+    gradient back-propagated to it, by depth, on a log scale: measured (solid) beside
+    the mean-field prediction for the model's weights (open markers; the gradient
+    prediction anchored at the chain's last layer). A flat line is what Glorot & Bengio
+    (2010) and He et al. (2015) ask of an initialization; where the theory's chain
+    breaks (residual sums, attention) there is no prediction to show. Block boundaries
+    are faint vertical lines."""
+    plt = _pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
+    layers = [s for s in diagnosis.layers if s.kind != "norm"]
+    depth = np.arange(1, len(layers) + 1)
+    pairs = ((a1, "pre_second_moment", "predicted_pre_second_moment",
+              "activations: E[h^2] of each layer's output"),
+             (a2, "grad_pre_var", "predicted_grad_pre_var",
+              "gradients: Var[dL/dh] by layer"))
+    for ax, measured, predicted, label in pairs:
+        m = _positive([getattr(s, measured) for s in layers])
+        p = _positive([getattr(s, predicted) for s in layers])
+        if np.isfinite(m).any():
+            ax.semilogy(depth, m, "-o", ms=3, color="C0", label="measured")
+        if np.isfinite(p).any():
+            ax.semilogy(depth, p, "o", ms=6, mfc="none", color="C3",
+                        label="mean-field prediction")
+        else:
+            ax.set_yscale("log")
+            label += "\n(no prediction: the chain theory stops at residual sums, attention)"
+        _block_axis(ax, [s.block for s in layers])
+        ax.set_title(label, fontsize=10)
+        if ax.has_data() and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
