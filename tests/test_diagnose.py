@@ -193,6 +193,10 @@ def test_theory_beside_measurement():
     for s in d.layers:
         assert s.pre_second_moment == pytest.approx(s.predicted_pre_second_moment, rel=0.05)
         assert s.theory_note == ""
+        # backward: the chain's ratios, anchored at the last layer's measured variance
+        assert s.grad_pre_var == pytest.approx(s.predicted_grad_pre_var, rel=0.05)
+    assert d.layers[-1].predicted_grad_pre_var == d.layers[-1].grad_pre_var
+    assert d.layers[0].grad_pre_var < 0.5 * d.layers[-1].grad_pre_var  # a trend to predict
     assert "theory" in str(d)
     corr = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64))
     g = torch.Generator().manual_seed(2)
