@@ -168,6 +168,45 @@ def test_the_models_own_values_are_kept_where_auto_would_harm():
     assert torch.equal(dict(model.named_parameters())[a_log], dict(own.named_parameters())[a_log])
 
 
+@pytest.mark.parametrize("scheme", ["xavier", "he", "orthogonal", "gpt2", "t_fixup", "fixup"])
+def test_every_scheme_keeps_what_contradicts_its_premise(scheme):
+    """Not only "auto": a named scheme or recipe zeroes biases, starts norm gains at one
+    and draws weights at random, and where the model's own init says otherwise (Mamba's
+    dt bias: each channel's time step) the model's value stays, with the reason."""
+    model = Z.build("mamba")
+    report = initscope.initialize(model, scheme, seed=0, example_inputs=Z.inputs("mamba"))
+    rec = {r.name: r for r in report.records}
+    for layer in range(2):
+        dt = rec[f"backbone.layers.{layer}.mixer.dt_proj.bias"]
+        assert dt.covered and dt.kept == ("model's own init: the model sets this bias to "
+                                          "non-zero values"), dt
+        with torch.no_grad():
+            value = torch.nn.functional.softplus(
+                model.backbone.layers[layer].mixer.dt_proj.bias)
+        assert float(value.min()) >= 0.001 and float(value.max()) <= 0.1 + 1e-6
+    # and the scheme's own rule still applies where it does not contradict the model
+    w = rec["backbone.layers.0.mixer.in_proj.weight"]
+    assert w.covered and w.kept is None
+
+
+def test_a_layer_named_in_overrides_gets_what_was_asked():
+    """The model's value stays under the base scheme; a layer the user names in
+    ``overrides`` gets the override's rule, premise or not ("auto" there keeps the
+    model's own as "auto" does)."""
+    model = Z.build("mamba")
+    report = initscope.initialize(
+        model, "xavier", seed=0, example_inputs=Z.inputs("mamba"),
+        overrides={"backbone.layers.0.mixer.dt_proj": "xavier",
+                   "backbone.layers.1.mixer.in_proj": "auto"})
+    rec = {r.name: r for r in report.records}
+    asked = rec["backbone.layers.0.mixer.dt_proj.bias"]
+    assert asked.kept is None and asked.scheme == "zeros"
+    assert not model.backbone.layers[0].mixer.dt_proj.bias.detach().any()
+    assert rec["backbone.layers.1.mixer.dt_proj.bias"].kept.startswith("model's own init")
+    assert rec["backbone.layers.1.mixer.in_proj.weight"].kept.startswith("model's own init")
+    assert rec["backbone.layers.0.mixer.in_proj.weight"].kept is None
+
+
 #: The verdicts that are real on the zoo under the models' own init, each explained in
 #: docs/guides/real-models.md: ConvNeXt's gradient shrinks x0.009 across the downsampling
 #: layer between its two stages (a 2x2 conv with std 0.02 at fan_in 64: gain 0.16).

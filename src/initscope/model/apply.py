@@ -245,6 +245,22 @@ def _constant(t: torch.Tensor) -> bool:
     return bool(lo == hi)
 
 
+def _against_premise(info: LayerInfo, local: str, param: torch.Tensor,
+                     mine: torch.Tensor) -> str | None:
+    """Why any scheme keeps the model's own value ``mine`` here, or None: where the
+    model's own init contradicts the premise of every rule a scheme applies to this role
+    (a bias starts at zero, a norm gain at one, a weight at random values), the model
+    means something the graph cannot see (Mamba's dt bias sets each channel's time
+    step; Gemma's norms compute (1 + w); a branch that starts switched off)."""
+    if local.rsplit(".", 1)[-1].startswith("bias") and bool((mine != 0).any()):
+        return "the model sets this bias to non-zero values"
+    if info.kind == "norm" and local == "weight" and bool((mine != 1).any()):
+        return "the model's norm gain does not start at 1"
+    if param.dim() >= 2 and mine.numel() > 1 and _constant(mine):
+        return "the model starts this weight at a constant (a switched-off branch)"
+    return None
+
+
 def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
                       mine: torch.Tensor | None) -> str | None:
     """Why "auto" keeps the model's own value here, or None to apply its rule. A model
@@ -257,13 +273,10 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
     measurements are in benchmarks/results/design_measurements.md)."""
     if mine is None:
         return None
+    against = _against_premise(info, local, param, mine)
+    if against is not None:
+        return against
     bias = local.rsplit(".", 1)[-1].startswith("bias")
-    if bias and bool((mine != 0).any()):
-        return "the model sets this bias to non-zero values"
-    if info.kind == "norm" and local == "weight" and bool((mine != 1).any()):
-        return "the model's norm gain does not start at 1"
-    if param.dim() >= 2 and mine.numel() > 1 and _constant(mine):
-        return "the model starts this weight at a constant (a switched-off branch)"
     if info.input_source == "unused":
         return "the forward never calls this layer as a module: no role to read"
     if info.readout is not None:
@@ -400,12 +413,19 @@ def initialize(
             step = _through_parametrization(
                 name, graph, functools.partial(plan_of, name=name, shape=tuple(param.shape)),
                 seed, reparametrized)
-        if hf is not None and (step is None or careful):
+        if hf is not None:
             if own is None:
                 own = own_values(model, seed, owners)
             mine = own.get(name)
+            # A layer named in `overrides` gets what was asked for it ("auto" there
+            # keeps the model's own as "auto" does); the base scheme keeps what
+            # contradicts its premise.
+            asked = resolved.scheme_for(info)
             why = ("no rule of this scheme for it" if step is None else
-                   _parts_from_model(info, local, param, mine))
+                   _parts_from_model(info, local, param, mine)
+                   if (asked == "auto" if asked is not None else careful) else
+                   None if mine is None or asked is not None else
+                   _against_premise(info, local, param, mine))
             if why is not None and mine is not None:
                 step = _own_step(mine, type(hf).__name__, why)
             elif step is None:

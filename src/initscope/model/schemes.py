@@ -65,6 +65,19 @@ class Overrides:
 
     by_name: tuple[tuple[str, Builder], ...] = ()
     by_type: tuple[tuple[type[nn.Module], Builder], ...] = ()
+    #: The overrides as given (key, scheme), to tell which one a layer falls under.
+    given: tuple[tuple[str | type[nn.Module], object], ...] = ()
+
+    def scheme_for(self, info: LayerInfo) -> object | None:
+        """The scheme an override gives layer ``info`` (as given: a name or a policy),
+        None where no override matches it."""
+        for key, spec in self.given:
+            if isinstance(key, str) and fnmatch.fnmatchcase(info.name, key):
+                return spec
+        for key, spec in self.given:
+            if isinstance(key, type) and isinstance(info.module, key):
+                return spec
+        return None
 
 
 def resolve_overrides(
@@ -79,6 +92,7 @@ def resolve_overrides(
     return Overrides(
         tuple((k, resolve(v)) for k, v in overrides.items() if isinstance(k, str)),
         tuple((k, resolve(v)) for k, v in overrides.items() if isinstance(k, type)),
+        tuple(overrides.items()),
     )
 
 
