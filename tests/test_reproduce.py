@@ -173,15 +173,24 @@ def test_run_gives_small_model_reproductions_one_torch_thread(name, monkeypatch)
 
 
 def test_real_models_smoke():
-    """The real-models table at smoke scale: rows per model with both inits measured."""
+    """The real-models table at smoke scale: rows per model with the three inits (own,
+    "auto", the fitting recipe) measured, verdicts included."""
     pytest.importorskip("transformers")
-    result = run("real-models", get("real-models").Config.smoke())
+    from initscope.reproduce import real_models as R
+
+    result = run("real-models", R.Config.smoke())
     assert [r["model"] for r in result.rows] == ["gpt2", "llama", "vit"]
     for r in result.rows:
-        assert math.isfinite(r["auto_vs_own"]) and r["auto_vs_own"] > 0
+        assert r["recipe"] == R.FITTING[r["model"]]
+        for init in ("auto", "recipe"):
+            assert math.isfinite(r[f"{init}_vs_own"]) and r[f"{init}_vs_own"] > 0
+        for init in R.INITS:
+            assert r[f"{init}: verdicts"] == "none"  # healthy at init, as the tests require
     lm = result.rows[0]
     assert abs(lm["auto: loss@init/lnV"] - 1) < 0.05
-    assert len(result.details["runs"]) == 6
+    runs = result.details["runs"]
+    assert len(runs) == 9
+    assert {r["scheme"] for r in runs if r["init"] == "recipe"} == {"gpt2"}
 
 
 def test_real_models_measures_autos_rule_on_every_layer_against_its_default():

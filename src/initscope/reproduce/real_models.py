@@ -1,7 +1,8 @@
 """Real models: "auto" against each Hugging Face model's own initialization (issue 16).
 
 Per model of the zoo (``_hf_zoo``: 13 architectures from small configs) and per init
-(the model's own ``_init_weights``, and ``initialize(model, "auto")``): at init the loss
+(the model's own ``_init_weights``, ``initialize(model, "auto")``, and the recipe that
+fits the architecture, ``FITTING``): at init the loss
 (language models: expected over uniform targets, against ln V), the logits' std, the
 attention entropy and diagnose's verdicts; then AdamW on a small task generated here,
 and the training loss at the end (mean of the last 10% of steps), over several seeds.
@@ -166,6 +167,22 @@ def _loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     return loss
 
 
+#: The published recipe that fits each zoo architecture, and why: GPT-2's scaled residual
+#: init for the pre-norm transformers and Mamba (whose own init copies its
+#: "rescale_prenorm_residual"); DeepNet's for the post-norm encoders (BERT, Wav2Vec2-base;
+#: its residual scale alpha is part of the model, which these have at 1); zero-init of the
+#: last BatchNorm of each block for the ResNet (Goyal et al. 2017); SkipInit for ConvNeXt
+#: (its blocks end in a layer scale, no BatchNorm).
+FITTING: dict[str, str] = {
+    "bert": "deepnorm", "gpt2": "gpt2", "llama": "gpt2", "qwen2_tied": "gpt2",
+    "mixtral": "gpt2", "t5": "gpt2", "whisper": "gpt2", "mamba": "gpt2", "vit": "gpt2",
+    "clip": "gpt2", "wav2vec2": "deepnorm", "convnext": "skipinit", "resnet": "zero_last_bn",
+}
+
+#: The inits the table compares, in its column order ("recipe": ``FITTING[model]``).
+INITS = ("own", "auto", "recipe")
+
+
 #: "auto"'s rule on every layer, the model's own init set aside (a policy, not the name
 #: "auto", which keeps a Hugging Face model's own hidden weights): what that choice is
 #: measured against.
@@ -181,10 +198,14 @@ def train(name: str, init: str, seed: int, cfg: Config) -> dict[str, Any]:
         from ..model.policies import SCHEMES
 
         initialize(model, SCHEMES["auto"], seed=seed, example_inputs=probe)
+    elif init == "recipe":
+        initialize(model, FITTING[name], seed=seed, example_inputs=probe)
     elif init != "own":
         initialize(model, init, seed=seed, example_inputs=probe)
+    row: dict[str, Any] = {"model": name, "init": init, "seed": seed,
+                           "scheme": FITTING[name] if init == "recipe" else init}
+    row["verdicts"] = " ".join(sorted(_verdicts(name, model, probe)))
     model.eval()
-    row: dict[str, Any] = {"model": name, "init": init, "seed": seed}
     logits = Z.logits_of(model, probe)
     row["logits_std"] = float(logits.std())
     if Z.ZOO[name][2] == "lm":
@@ -208,6 +229,18 @@ def train(name: str, init: str, seed: int, cfg: Config) -> dict[str, Any]:
     return row
 
 
+def _verdicts(name: str, model: nn.Module, probe: Batch) -> set[str]:
+    """diagnose's verdicts on the probe batch at init (the kinds): a language model's
+    targets are its own tokens (a decoder's, for the encoder-decoders, are drawn by the
+    model's default loss)."""
+    from ..diagnostics import diagnose
+
+    causal = Z.ZOO[name][2] == "lm" and "input_ids" in probe and \
+        "decoder_input_ids" not in probe
+    d = diagnose(model, probe, target=probe["input_ids"] if causal else None)
+    return {v.kind for v in d.verdicts}
+
+
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     cfg = config or Config()
     import warnings
@@ -217,16 +250,23 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in cfg.models:
-            for init in ("own", "auto"):
+            for init in INITS:
                 for seed in cfg.seeds:
                     rows.append(train(name, init, seed, cfg))
     summary = summarize(rows)
     worse = [s for s in summary if s["auto_vs_own"] > 1.02]
+    recipe_worse = [s for s in summary if s["recipe_vs_own"] > 1.02]
     claims = [(
         '"auto" trains no worse than each model\'s own init (final loss within +2%)',
         "issue 16",
         f"{len(summary) - len(worse)} of {len(summary)} models" + (
             f"; worse: {', '.join(s['model'] for s in worse)}" if worse else "")),
+        ("the fitting recipe (column recipe) against the model's own init",
+         "its paper, on its architecture",
+         f"within +2% on {len(summary) - len(recipe_worse)} of {len(summary)}" + (
+             "; worse: " + ", ".join(f"{s['model']} ({s['recipe']}, "
+                                     f"x{s['recipe_vs_own']:.3g})" for s in recipe_worse)
+             if recipe_worse else "")),
     ]
     return Result("real-models", "Real models: \"auto\" against each model's own init",
                   summary, claims, config=asdict(cfg),
@@ -235,26 +275,44 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
                          "(expected over uniform targets). Tasks: see the module docstring. "
                          "In 300 steps at this rate BERT's, Whisper's and Wav2Vec2's tasks "
                          "hardly move from where they start under either init (Wav2Vec2's "
-                         "CTC loss is summed): those rows tell the inits apart at init only."),
+                         "CTC loss is summed): those rows tell the inits apart at init only. "
+                         "Verdicts: diagnose at init on the probe batch, with the number of "
+                         "seeds that raised each. The recipe applies its paper's rule to "
+                         "every layer it has one for (the model's own values kept only where "
+                         "they contradict the rule's premise: Mamba's dt bias)."),
                   details={"runs": rows, "seconds": time.perf_counter() - start})
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name in dict.fromkeys(r["model"] for r in rows):
-        entry: dict[str, Any] = {"model": name}
+        entry: dict[str, Any] = {"model": name, "recipe": FITTING[name]}
         ends = {}
-        for init in ("own", "auto"):
+        for init in INITS:
             mine = [r for r in rows if r["model"] == name and r["init"] == init]
+            if not mine:
+                continue
             e = [r["loss_end"] for r in mine]
             ends[init] = float(np.mean(e))
             entry[f"{init}: loss@init/lnV"] = _mean(mine, "loss_init_over_ln_v")
             entry[f"{init}: logits std"] = _mean(mine, "logits_std")
             entry[f"{init}: attn entropy"] = _mean(mine, "attention_entropy")
+            entry[f"{init}: verdicts"] = _verdict_counts(mine)
             entry[f"{init}: final loss"] = (f"{np.mean(e):.3f} ({min(e):.3f}-{max(e):.3f})")
-        entry["auto_vs_own"] = ends["auto"] / ends["own"]
+        for init in INITS[1:]:
+            if init in ends:
+                entry[f"{init}_vs_own"] = ends[init] / ends["own"]
         out.append(entry)
     return out
+
+
+def _verdict_counts(rows: list[dict[str, Any]]) -> str:
+    """The verdict kinds over seeds, each with how many seeds raised it ("none": none)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        for kind in r["verdicts"].split():
+            counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{k} ({n}/{len(rows)})" for k, n in sorted(counts.items())) or "none"
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
