@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -264,3 +265,114 @@ def test_predict_backward_through_a_custom_activation_module():
     silu = initscope.activation(torch.nn.SiLU())
     chi = second.sigma_w2_backward * _moment(silu, first.q_out, derivative=True)
     assert first.grad_ratio == pytest.approx(chi, rel=1e-6)
+
+
+# --- regressions against independently computed values (issue 17, item 3) ---------------
+
+
+def _erf_closed(sw2: float, sb2: float) -> tuple[float, Callable[[float], float], float]:
+    """erf's mean-field maps in closed form (Williams 1997's arcsine kernel), solved by
+    scipy alone: q*, the c-map at q*, and chi_1 = sw2 E[erf'(u)^2] = sw2 (4/pi) / sqrt(1 + 4 q*)."""
+    from scipy.optimize import brentq
+
+    q = brentq(lambda q: sw2 * 2 / math.pi * math.asin(2 * q / (1 + 2 * q)) + sb2 - q,
+               1e-9, 1e6, xtol=1e-15)
+
+    def cmap(c: float) -> float:
+        return (sw2 * _erf_kernel(q, c) + sb2) / q
+
+    return q, cmap, sw2 * 4 / math.pi / math.sqrt(1 + 4 * q)
+
+
+def test_c_star_just_above_the_edge_of_chaos():
+    """c* sits within 1e-3 of 1 just above criticality; an even grid of step 0.0125
+    stepped over it onto the trivial root c = 1 (then: c* = 1, xi_c = inf, "critical").
+    Oracle: erf's closed-form maps solved by scipy; and tanh's values from an independent
+    solve (c* = 0.99769, xi_c = 2669 at 1.001x its critical sigma_w2, sigma_b2 = 0.05)."""
+    from scipy.optimize import brentq
+
+    sb2 = 0.05
+    crit = brentq(lambda w: _erf_closed(w, sb2)[2] - 1.0, 0.5, 5.0, xtol=1e-14)
+    assert theory.critical_sigma_w2("erf", sb2) == pytest.approx(crit, rel=1e-8)
+    for factor in (1.001, 1.01, 1.3):
+        sw2 = factor * crit
+        _, cmap, chi = _erf_closed(sw2, sb2)
+        want = brentq(lambda c: cmap(c) - c, 0.0, 1.0 - 1e-9, xtol=1e-15)
+        assert want > 0.99 or factor > 1.001
+        d = theory.depth_scales("erf", sw2, sb2)
+        assert d.c_star == pytest.approx(want, abs=1e-9)
+        slope = (cmap(want + 1e-7) - cmap(want - 1e-7)) / 2e-7
+        assert d.xi_c == pytest.approx(-1 / math.log(slope), rel=1e-4)
+        assert d.phase == "chaotic" and d.chi1 == pytest.approx(chi, rel=1e-9) and chi > 1
+    tanh = theory.depth_scales("tanh", 1.001 * theory.critical_sigma_w2("tanh", sb2), sb2)
+    assert tanh.c_star == pytest.approx(0.99769, abs=1e-5)
+    assert tanh.xi_c == pytest.approx(2669, rel=1e-3) and tanh.phase == "chaotic"
+
+
+def test_xi_c_at_the_critical_point_is_infinite_and_so_printed(capsys):
+    """At the critical point the depth scales diverge: inf, not -1/log(1 - 8e-12) =
+    1.27e11 from the last bits of the quadrature; phase "critical"."""
+    from initscope.cli import main
+
+    crit = theory.critical_sigma_w2("tanh", 0.05)
+    d = theory.depth_scales("tanh", crit, 0.05)
+    assert d.xi_c == math.inf and d.phase == "critical" and d.trainable_depth == math.inf
+    assert main(["theory", "tanh", "--sigma-b2", "0.05"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.strip().startswith(f"{crit:.4f}"))
+    assert "inf" in row and "e+11" not in row
+
+
+def _gelu_saddle_node(sb2: float) -> tuple[float, float]:
+    """Where GELU's stable length fixed point disappears at this bias variance, solved
+    with scipy's own quadrature: fixed points satisfy sigma_w2 = h(q) = (q - sb2) / M(q),
+    M(q) = E[gelu(sqrt(q) z)^2], so the stable branch ends at the maximum of h. Returns
+    (sigma_w2 there, chi_1 there)."""
+    from scipy import integrate, optimize, special
+
+    def gauss(f: Callable[[float], float], q: float) -> float:
+        s = math.sqrt(q)
+        return integrate.quad(lambda z: f(s * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+                              -40, 40, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+
+    def cdf(x: float) -> float:
+        return 0.5 * (1 + special.erf(x / math.sqrt(2)))
+
+    def h(q: float) -> float:
+        return (q - sb2) / gauss(lambda x: (x * cdf(x)) ** 2, q)
+
+    res = optimize.minimize_scalar(lambda t: -h(math.exp(t)), bounds=(math.log(sb2 * 1.01), 3.0),
+                                   method="bounded", options={"xatol": 1e-10})
+    q = math.exp(res.x)
+    sw2 = h(q)
+    deriv = gauss(lambda x: (cdf(x) + x * math.exp(-x * x / 2) / math.sqrt(2 * math.pi)) ** 2, q)
+    return sw2, sw2 * deriv
+
+
+def test_no_edge_of_chaos_message_quotes_the_true_saddle_node():
+    """GELU at sigma_b2 = 0.05: chi_1 climbs along the stable fixed point to 0.904 at
+    sigma_w2 = 2.41606, where that fixed point meets the unstable one and vanishes. The
+    message quoted 2.23413 / 0.734: where the unstable one crossed q = 1, the length the
+    search started from."""
+    import re
+
+    sw2, chi = _gelu_saddle_node(0.05)
+    assert sw2 == pytest.approx(2.41606, abs=1e-5) and chi == pytest.approx(0.904, abs=1e-3)
+    with pytest.raises(ValueError) as e:
+        theory.critical_sigma_w2("gelu", 0.05)
+    said = re.search(r"rises only to ([\d.]+) before the fixed point q\* disappears at "
+                     r"sigma_w2 = ([\d.]+)", str(e.value))
+    assert said is not None, str(e.value)
+    assert float(said.group(1)) == pytest.approx(chi, abs=1e-4)
+    assert float(said.group(2)) == pytest.approx(sw2, rel=1e-5)
+
+
+def test_relu_with_a_bias_has_no_finite_critical_point():
+    """ReLU's chi_1 = sigma_w2 / 2 meets 1 at sigma_w2 = 2 whatever the bias, but with
+    sigma_b2 > 0 the length then grows by sigma_b2 every layer: no critical point with a
+    finite q*. It returned 2.0 (the bisection's midpoint hit chi_1 = 1 exactly and
+    returned before the check)."""
+    for sb2 in (0.01, 0.1):
+        with pytest.raises(ValueError, match="critical point is degenerate"):
+            theory.critical_sigma_w2("relu", sb2)
+    assert theory.critical_sigma_w2("relu", 0.0) == pytest.approx(2.0, rel=1e-9)

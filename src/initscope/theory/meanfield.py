@@ -136,16 +136,44 @@ def q_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
         grid = q0 * np.logspace(0.0, math.log10(Q_MAX / q0), 121)
     else:
         grid = q0 * np.logspace(0.0, math.log10(Q_MIN / q0), 121)
+    sign = 1.0 if g0 > 0 else -1.0  # G keeps this sign until the flow meets a root
     prev_q, prev_g = q0, g0
+    before: tuple[float, float] | None = None  # the point before prev
     for q in grid[1:]:
         g = excess(float(q))
-        if (g < -noise(q)) if g0 > 0 else (g > noise(q)):  # a sign change beyond noise
+        if sign * g < -noise(q):  # a sign change beyond noise
             if (prev_g > 0) == (g > 0):
                 return prev_q  # the root is within noise of the previous point
             lo, hi = sorted((prev_q, float(q)))
             return float(brentq(excess, lo, hi, xtol=1e-14 * max(1.0, lo), rtol=1e-13))
+        if before is not None and sign * prev_g < sign * before[1] and sign * g > sign * prev_g:
+            # G turned back toward its sign between two samples: the pair of roots near a
+            # saddle-node (a narrow dip past zero the grid may step over) is looked for
+            # at the dip's bottom.
+            root = _dip_root(excess, sign, before[0], float(q), noise)
+            if root is not None:
+                return root
+        before = (prev_q, prev_g)
         prev_q, prev_g = float(q), g
     return math.inf if g0 > 0 else 0.0
+
+
+def _dip_root(excess: Callable[[float], float], sign: float, a: float, b: float,
+              noise: Callable[[float], float]) -> float | None:
+    """The first root of ``excess`` in [a, b] (in the flow's direction from a) when
+    sign * excess dips below zero between them, else None. The dip's bottom is found by
+    a bounded minimization in log q."""
+    from scipy.optimize import brentq, minimize_scalar
+
+    lo, hi = sorted((a, b))
+    res = minimize_scalar(lambda t: sign * excess(math.exp(t)),
+                          bounds=(math.log(lo), math.log(hi)), method="bounded",
+                          options={"xatol": 1e-12})
+    bottom = math.exp(float(res.x))
+    if sign * excess(bottom) >= -noise(bottom):
+        return None
+    x, y = sorted((a, bottom))
+    return float(brentq(excess, x, y, xtol=1e-14 * max(1.0, x), rtol=1e-13))
 
 
 def _corr(act: Activation, q: float, c: float) -> float:
@@ -168,12 +196,24 @@ def c_map(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
     return (sigma_w2 * _corr(act, q, c) + sigma_b2) / q_next
 
 
+#: |c_map(c) - c| at or below this is taken as zero: the product quadrature is exact to
+#: ~1e-16 near c = 1 (checked against erf's arcsine kernel), so this leaves three orders.
+_C_NOISE = 1e-13
+
+
 def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *,
            c0: float = 0.5) -> float:
     """The correlation fixed point reached from ``c0``: 1 in the ordered phase, below 1
     in the chaotic one. Like :func:`q_star`, the first root of c_map(c) - c in the
     direction of the flow, from a table and Brent's method (iterating the map crawls near
-    criticality)."""
+    criticality). Upward the table is geometric in 1 - c, down to 1e-10: just above the
+    edge of chaos c* sits within 1e-3 of 1 (tanh at 1.001x its critical sigma_w2,
+    sigma_b2 = 0.05: c* = 0.99769), which an even grid steps over onto the trivial root
+    c = 1.
+
+    >>> round(c_star("tanh", 1.001 * critical_sigma_w2("tanh", 0.05), 0.05), 5)
+    0.99769
+    """
     act = _act(activation)
     c0 = _check_correlation("c0", c0)
     q = q_star(act, sigma_w2, sigma_b2)
@@ -184,22 +224,24 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
         return c_map(act, sigma_w2, sigma_b2, c, q) - c
 
     g0 = excess(c0)
-    if g0 == 0.0:
+    if abs(g0) <= _C_NOISE or c0 == 1.0:
         return c0
     from scipy.optimize import brentq  # lazy: scipy is heavy
 
-    end = 1.0 if g0 > 0 else -1.0
-    grid = np.linspace(c0, end, 41)
+    if g0 > 0:  # up toward c = 1, itself always a fixed point
+        grid = 1.0 - (1.0 - c0) * np.logspace(0.0, math.log10(1e-10 / (1.0 - c0)), 161)
+        end = 1.0
+    else:
+        grid = np.linspace(c0, -1.0, 81)
+        end = -1.0
     prev, prev_g = c0, g0
     for c in grid[1:]:
         g = excess(float(c))
-        if g == 0.0:
-            return float(c)
+        if abs(g) <= _C_NOISE:
+            continue  # within noise of a root: the sign is not known; look further
         if (g > 0) != (g0 > 0):
-            if (prev_g > 0) == (g > 0):
-                return prev
             lo, hi = sorted((prev, float(c)))
-            return float(brentq(excess, lo, hi, xtol=1e-13))
+            return float(brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15))
         prev, prev_g = float(c), g
     return end
 
@@ -234,6 +276,12 @@ def chi_c(activation: ActivationLike, sigma_w2: float, sigma_b2: float, c: float
         hi - lo)
 
 
+#: chi_1 (or a map's slope) this close to 1 is 1: the quadrature is exact to ~1e-11 and
+#: critical_sigma_w2 finds the critical point to a relative 1e-10, which moves chi_1 by
+#: about as much. A depth scale at a slope within it of 1 is infinite.
+CRITICAL_TOL = 1e-8
+
+
 @dataclass(frozen=True)
 class DepthScales:
     """Schoenholz et al. 2017's depth scales at (sigma_w2, sigma_b2)."""
@@ -251,7 +299,10 @@ class DepthScales:
 
     @property
     def phase(self) -> str:
-        if abs(self.chi1 - 1.0) < 1e-3:
+        """"critical" where chi_1 = 1 within the precision the critical point is found
+        to (CRITICAL_TOL); "ordered" below, "chaotic" above (tanh at 1.001x its critical
+        sigma_w2 has chi_1 = 1.00038: chaotic, with c* = 0.99769)."""
+        if abs(self.chi1 - 1.0) <= CRITICAL_TOL:
             return "critical"
         return "ordered" if self.chi1 < 1.0 else "chaotic"
 
@@ -284,8 +335,8 @@ def depth_scales(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 
     slope_c = chi_c(act, sigma_w2, sigma_b2, cs, q)
     # The maps converge at rates rate_q and slope_c (< 1 at a stable fixed point); a rate
     # of 1 (criticality) means the depth scale diverges.
-    xi_q = -1.0 / math.log(rate_q) if 0.0 < rate_q < 1.0 - 1e-12 else math.inf
-    xi_c = -1.0 / math.log(slope_c) if 0.0 < slope_c < 1.0 - 1e-12 else math.inf
+    xi_q = -1.0 / math.log(rate_q) if 0.0 < rate_q < 1.0 - CRITICAL_TOL else math.inf
+    xi_c = -1.0 / math.log(slope_c) if 0.0 < slope_c < 1.0 - CRITICAL_TOL else math.inf
     return DepthScales(q, cs, x1, xi_q, xi_c)
 
 
@@ -303,9 +354,18 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
     """
     act = _act(activation)
     _, sigma_b2 = _check(1.0, sigma_b2)
+    # The stable length fixed point: the first the map reaches from below. With a bias
+    # every length is at least sigma_b2, so start there; starting at q = 1 would leave
+    # the stable branch wherever 1 lies above the unstable fixed point (GELU at
+    # sigma_b2 = 0.05 from sigma_w2 = 2.234 on, though the stable one lasts to 2.416).
+    start = sigma_b2 if sigma_b2 > 0 else 1.0
+
+    def stable_chi1(sw2: float) -> float:
+        q = q_star(act, sw2, sigma_b2, q0=start)
+        return math.inf if q == math.inf else chi1(act, sw2, sigma_b2, q)
 
     def excess(sw2: float) -> float:
-        return chi1(act, sw2, sigma_b2) - 1.0
+        return stable_chi1(sw2) - 1.0
 
     a, b = lo, hi
     fa, fb = excess(a), excess(b)
@@ -317,8 +377,9 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
     for _ in range(200):  # bisection on a log scale: chi_1 grows with sigma_w2
         m = math.sqrt(a * b)
         fm = excess(m)
-        if fm == 0:
-            return m
+        if fm == 0:  # (ReLU's chi_1 = sigma_w2 / 2 meets 1 exactly at 2): checks below
+            a = b = m
+            break
         if b / a - 1.0 < tol:
             break
         if fm < 0:
@@ -326,7 +387,7 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
         else:
             b = m
     if sigma_b2 > 0:
-        q_below = q_star(act, a, sigma_b2)
+        q_below = q_star(act, a * (1 - tol), sigma_b2, q0=start)
         if not q_below < _DEGENERATE * sigma_b2:
             # chi_1 = 1 where the length map has no finite fixed point: ReLU and other
             # positively homogeneous maps (q -> sigma_w2 q / 2 + sigma_b2 at chi_1 = 1 is
@@ -337,7 +398,7 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
                 "is infinite (the signal grows by sigma_b2 every layer); an edge of chaos "
                 "with finite q* exists only at sigma_b2 = 0"
             )
-    below = chi1(act, a, sigma_b2)
+    below = stable_chi1(a)
     if abs(below - 1.0) > 1e-6:
         # chi_1 jumped over 1: the stable length fixed point vanished there (a saddle-node
         # of the q-map, as for GELU and SiLU with a bias) and the signal explodes beyond.
