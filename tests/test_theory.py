@@ -297,7 +297,7 @@ def test_c_star_just_above_the_edge_of_chaos():
     for factor in (1.001, 1.01, 1.3):
         sw2 = factor * crit
         _, cmap, chi = _erf_closed(sw2, sb2)
-        want = brentq(lambda c: cmap(c) - c, 0.0, 1.0 - 1e-9, xtol=1e-15)
+        want = brentq(lambda c, f=cmap: f(c) - c, 0.0, 1.0 - 1e-9, xtol=1e-15)
         assert want > 0.99 or factor > 1.001
         d = theory.depth_scales("erf", sw2, sb2)
         assert d.c_star == pytest.approx(want, abs=1e-9)

@@ -234,7 +234,7 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
     else:
         grid = np.linspace(c0, -1.0, 81)
         end = -1.0
-    prev, prev_g = c0, g0
+    prev = c0
     for c in grid[1:]:
         g = excess(float(c))
         if abs(g) <= _C_NOISE:
@@ -242,7 +242,7 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *
         if (g > 0) != (g0 > 0):
             lo, hi = sorted((prev, float(c)))
             return float(brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15))
-        prev, prev_g = float(c), g
+        prev = float(c)
     return end
 
 
