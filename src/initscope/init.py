@@ -63,6 +63,7 @@ __all__ = [
     "kaiming_uniform_",
     "lecun_normal_",
     "lecun_uniform_",
+    "looks_linear_",
     "normal_",
     "ones_",
     "orthogonal_",
@@ -678,6 +679,84 @@ def delta_orthogonal_(
         t.zero_()
         index: tuple[slice | int, ...] = (slice(None), slice(None), *centre)
         t[index] = q * g
+
+    with torch.no_grad():
+        on_full(tensor, fill, generator)
+    return tensor
+
+
+def looks_linear_(
+    tensor: Tensor,
+    gain: GainLike = 1.0,
+    *,
+    mirror_in: bool = True,
+    mirror_out: bool = True,
+    generator: Generator | None = None,
+) -> Tensor:
+    """Balduzzi et al. 2017, "The Shattered Gradients Problem" (sec. 5, "looks linear"):
+    W = s_out (x) s_in (x) A with s = [1, -1] on a mirrored axis and [1] otherwise; for a
+    hidden layer W = [[A, -A], [-A, A]]. Units come in pairs (z, -z): a layer reads
+    phi(z) - phi(-z) = psi(z) of its mirrored input (psi(z) = z for ReLU, GELU, SiLU,
+    Hardswish) and writes (A psi(z), -A psi(z)), so a chain so initialized is a product
+    of orthogonal maps at init: its second moment stays put at any depth and correlations
+    are kept. ``mirror_in``: the input holds mirrored pairs (halves of dim 1);
+    ``mirror_out``: write them (halves of dim 0); the first layer of a chain mirrors only
+    its output, the last only its input.
+
+    A is ``gain`` times an orthogonal (out', in' x kernel) matrix (out' = out / 2 when
+    mirrored, in' likewise), scaled by sqrt(out' / (in' x kernel)) where it has more rows
+    than columns so that each unit keeps its second moment; for a convolution with
+    out' >= in' and an odd kernel, a delta-orthogonal kernel (Xiao et al. 2018), which is
+    norm-preserving. Element std: gain / sqrt(in' x kernel). The gain for a nonlinearity
+    is :func:`initscope._core.gain.looks_linear_gain` (1 for the four above).
+
+    >>> w = looks_linear_(torch.empty(4, 6), generator=torch.Generator().manual_seed(0))
+    >>> bool(torch.equal(w[:2, :3], -w[:2, 3:])) and bool(torch.equal(w[:2], -w[2:]))
+    True
+    """
+    if type(tensor) is not Tensor and _has_torch_function(tensor):  # subclasses
+        return _handle_torch_function(
+            looks_linear_, (tensor,), tensor, gain=gain, mirror_in=mirror_in,
+            mirror_out=mirror_out, generator=generator)
+    _s.check_floating(tensor, "looks_linear_")
+    shape = tuple(tensor.shape)
+    if len(shape) < 2:
+        raise ValueError(f"looks_linear_: expects a weight (out, in, *kernel); got shape {shape}")
+    for axis, mirrored in ((0, mirror_out), (1, mirror_in)):
+        if mirrored and shape[axis] % 2:
+            raise ValueError(
+                f"looks_linear_: mirror_{'out' if axis == 0 else 'in'} needs an even number of "
+                f"{'outputs' if axis == 0 else 'inputs'}; got shape {shape}")
+    g = _activation_gain("looks_linear_", gain)
+    if _s.skip(tensor):
+        return tensor
+    out_h = shape[0] // 2 if mirror_out else shape[0]
+    in_h = shape[1] // 2 if mirror_in else shape[1]
+    kernel = shape[2:]
+    taps = math.prod(kernel)
+    work = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
+    delta = bool(kernel) and out_h >= in_h and all(k % 2 for k in kernel)
+
+    def fill(t: Tensor, gen: Generator | None) -> None:
+        if delta:
+            q = _orthogonal_matrix(out_h, in_h, work, t.device, gen) * math.sqrt(out_h / in_h)
+            a = torch.zeros((out_h, in_h, *kernel), dtype=work, device=t.device)
+            centre: tuple[slice | int, ...] = (slice(None), slice(None),
+                                               *(k // 2 for k in kernel))
+            a[centre] = q
+        else:
+            cols = in_h * taps
+            q = _orthogonal_matrix(out_h, cols, work, t.device, gen)
+            if out_h > cols:
+                q = q * math.sqrt(out_h / cols)
+            a = q.reshape(out_h, in_h, *kernel)
+        a = a * g
+        sign_in = (1, -1) if mirror_in else (1,)
+        sign_out = (1, -1) if mirror_out else (1,)
+        for i, so in enumerate(sign_out):
+            for j, si in enumerate(sign_in):
+                block = t[i * out_h:(i + 1) * out_h, j * in_h:(j + 1) * in_h]
+                block.copy_(a if so * si > 0 else -a)
 
     with torch.no_grad():
         on_full(tensor, fill, generator)

@@ -31,7 +31,8 @@ from typing import Literal
 
 import numpy as np
 
-from .activations import Activation
+from ._cache import memo
+from .activations import Activation, activation
 from .quadrature import TAIL, gaussian_expectation
 
 Criterion = Literal["forward", "backward", "torch"]
@@ -94,3 +95,57 @@ def _torch_gain(act: Activation) -> float:
             "selu. Use criterion='forward' or 'backward' for any activation."
         )
     return act.torch_gain
+
+
+def looks_linear_gain(act: Activation) -> float:
+    """The gain of a looks-linear layer (Balduzzi et al. 2017, "The Shattered Gradients
+    Problem", sec. 5): mirrored units carry phi(z) and phi(-z), the mirrored weights read
+    their difference psi(z) = phi(z) - phi(-z), and g = 1 / sqrt(E[psi(z)^2]) keeps its
+    second moment. psi(z) = z exactly for ReLU, GELU, SiLU and Hardswish (an odd part of
+    z / 2): gain 1, and the network is exactly linear at init; (1 + a) z for leaky ReLU;
+    between z and 1.2 z for Mish.
+
+    >>> from initscope._core.activations import activation
+    >>> round(looks_linear_gain(activation("gelu")), 12)
+    1.0
+    >>> round(looks_linear_gain(activation("leaky_relu", 0.2)), 12)
+    0.833333333333
+    """
+    cuts = sorted({*act.breakpoints, *(-b for b in act.breakpoints)})
+    m = gaussian_expectation(lambda z: (act.fn(z) - act.fn(-z)) ** 2, cuts,
+                             verify=not act.smooth_known)
+    if not m > 0 or not math.isfinite(m):
+        raise ValueError(f"activation {act.name} has E[(phi(z) - phi(-z))^2] = {m!r}: an even "
+                         "function (or one without a finite odd part) cannot look linear")
+    return 1.0 / math.sqrt(m)
+
+
+def variance_map_slope(act: Activation) -> float:
+    """The slope at q = 1 of the length map q -> g^2 E[phi(sqrt(q) z)^2] under the
+    forward gain g (which makes q = 1 its fixed point with no bias):
+    M'(1) / M(1) = E[phi(z) phi'(z) z] / E[phi(z)^2] (Stein's lemma). Above 1 a deviation
+    of a layer's second moment (finite width makes one) grows by this factor per layer:
+    GELU 1.14, SiLU 1.17, Mish 1.08, Hardswish 1.22; tanh 0.46 and ELU 0.89 shrink it;
+    ReLU's is 1. (:func:`initscope.theory.variance_map_stability` computes the same for
+    any sigma_w2, sigma_b2.)
+
+    >>> round(variance_map_slope(activation("relu")), 12)
+    1.0
+    """
+    if act.key is not None and act.smooth_known:
+        return _registry_slope(act.key, act.param)
+    return _slope(act)
+
+
+@memo(256)
+def _registry_slope(key: str, param: float | None) -> float:
+    return _slope(activation(key, param))
+
+
+def _slope(act: Activation) -> float:
+    m = second_moment(act)
+    if not 0 < m < math.inf:
+        raise ValueError(f"activation {act.name} has E[phi(z)^2] = {m!r}: no length map")
+    d = gaussian_expectation(lambda z: act.fn(z) * act.derivative(z) * z, act.breakpoints,
+                             verify=not act.smooth_known)
+    return d / m

@@ -128,6 +128,14 @@ class LayerInfo:
             a softmax normalizes and of the one that takes its weights):
             ``("query", None)``, ``("key", None)``, ``("value", None)``, or with the
             block of a fused projection (``("query", 0)`` of a QKV).
+        activation_from: the layer whose output, through one elementwise activation and
+            nothing else, is this layer's whole input, with nothing else reading that
+            output or the activation's (a plain chain link ``P -> phi -> this``; both
+            layers of the same kind: linear, or conv of one dimensionality, groups 1).
+            Looks-linear initialization mirrors the link's units in pairs.
+        activation_to: the layers whose ``activation_from`` is this one.
+        chain_links: how many such links the chain this layer is in has (a plain
+            L-layer MLP: L - 1 on every layer; 0 outside chains).
     """
 
     name: str
@@ -143,6 +151,9 @@ class LayerInfo:
     order: int = -1
     readout: Readout | None = None
     attention: tuple[tuple[str, int | None], ...] = ()
+    activation_from: str | None = None
+    activation_to: tuple[str, ...] = ()
+    chain_links: int = 0
 
     @property
     def is_first(self) -> bool:
@@ -484,7 +495,135 @@ def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
         layers[name] = replace(layers[name], readout=r)
     for name, parts in _attention_parts(trace, roles, layers).items():
         layers[name] = replace(layers[name], attention=tuple(sorted(parts, key=str)))
+    links = _activation_links(trace, roles, layers, modules)
+    for producer, consumers in links.items():
+        layers[producer] = replace(layers[producer], activation_to=consumers)
+        for c in consumers:
+            layers[c] = replace(layers[c], activation_from=producer)
+    for name, count in _chain_sizes(links).items():
+        layers[name] = replace(layers[name], chain_links=count)
     return LayerGraph(layers, trace.method, n_branches, unresolved)
+
+
+def _chain_sizes(links: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """For each layer in a chain of links, the number of links of its chain."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p, cs in links.items():
+        for c in cs:
+            parent[root(c)] = root(p)
+    edges: dict[str, int] = {}
+    for p, cs in links.items():
+        edges[root(p)] = edges.get(root(p), 0) + len(cs)
+    return {x: edges[root(x)] for x in parent}
+
+
+def _link_family(info: LayerInfo) -> tuple[str, int] | None:
+    """Layers a chain link may join: linear, or conv of one dimensionality with groups 1
+    (a mirrored pair of channels must meet the same kernel), and not transposed."""
+    m = info.module
+    if info.kind == "linear" and not stores_in_out(m):
+        return ("linear", 2)
+    if info.kind == "conv" and isinstance(m, nn.modules.conv._ConvNd) and m.groups == 1:
+        return ("conv", m.weight.dim())
+    return None
+
+
+def _keeps_layout(node: Node, modules: dict[str, nn.Module]) -> bool:
+    if node.kind == "module":
+        return isinstance(modules.get(node.target), (nn.Identity, nn.modules.dropout._DropoutNd))
+    return node.target in _LAYOUT_KEEPING
+
+
+def _plain_users(trace: Trace, roles: list[_Role], start: int,
+                 modules: dict[str, nn.Module]) -> list[int] | None:
+    """The non-transparent nodes reading ``start``'s value through transparent ops only
+    (casts, dropout, contiguous), or None where one of those ops changes the layout of
+    the features (a reshape, a permute, a split: the halves would not stay halves)."""
+    frontier, seen, found = list(trace.nodes[start].users), set(), []
+    while frontier:
+        i = frontier.pop(0)
+        if i in seen:
+            continue
+        seen.add(i)
+        role = roles[i].role
+        if role == "transparent":
+            if not _keeps_layout(trace.nodes[i], modules):
+                return None
+            frontier.extend(trace.nodes[i].users)
+        else:
+            found.append(i)
+    return found
+
+
+#: Transparent ops after which a unit is still the same unit at the same index.
+_LAYOUT_KEEPING = frozenset({"dropout", "contiguous", "to", "float", "type", "type_as",
+                             "clone", "detach", "alpha_dropout", "feature_alpha_dropout",
+                             "dropout1d", "dropout2d", "dropout3d"})
+
+
+def _activation_links(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
+                      modules: dict[str, nn.Module]) -> dict[str, tuple[str, ...]]:
+    """Plain chain links producer -> elementwise activation -> consumers (see
+    ``LayerInfo.activation_from``)."""
+    first: dict[str, int] = {}
+    for node in trace.nodes:
+        if node.kind == "module" and roles[node.index].role == "layer" and \
+                node.target in layers:
+            first.setdefault(node.target, node.index)
+    calls = {n: sum(1 for node in trace.nodes if node.kind == "module" and node.target == n)
+             for n in first}
+    links: dict[str, tuple[str, ...]] = {}
+    for name, index in first.items():
+        family = _link_family(layers[name])
+        if family is None or calls[name] != 1:
+            continue
+        users = _plain_users(trace, roles, index, modules)
+        if users is None or len(users) != 1 or roles[users[0]].role != "activation":
+            continue
+        act_node = trace.nodes[users[0]]
+        if len(act_node.inputs) != 1:
+            continue
+        readers = _plain_users(trace, roles, act_node.index, modules)
+        if not readers:
+            continue
+        consumers: list[str] = []
+        for r in readers:
+            node = trace.nodes[r]
+            target = node.target if node.kind == "module" else None
+            if target is None or target not in layers or calls.get(target) != 1 or \
+                    layers[target].readout is not None or \
+                    _link_family(layers[target]) != family or \
+                    not _reads_through(trace, node, act_node.index, modules):
+                consumers = []
+                break
+            consumers.append(target)
+        if consumers:
+            links[name] = tuple(consumers)
+    return links
+
+
+def _reads_through(trace: Trace, node: Node, source: int,
+                   modules: dict[str, nn.Module]) -> bool:
+    """Whether ``node``'s first input is ``source`` through layout-keeping ops."""
+    if not node.inputs:
+        return False
+    i = node.inputs[0]
+    for _ in range(len(trace.nodes)):
+        if i == source:
+            return True
+        n = trace.nodes[i]
+        if not _keeps_layout(n, modules) or not n.inputs:
+            return False
+        i = n.inputs[0]
+    return False
 
 
 def _out_features(info: LayerInfo) -> int | None:

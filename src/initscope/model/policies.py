@@ -12,7 +12,13 @@ The built-in schemes, each a few lines below:
 - ``"auto"``: uniform with variance gain^2 / fan_in, the forward gain of the nonlinearity that
   really feeds the layer (1 for the model input, a normalization, a residual sum or
   attention), fans from the real layout (transposed and grouped convolutions, fused QKV
-  blocks, LSTM gate blocks), orthogonal recurrent weights, zero biases, unit norms.
+  blocks, LSTM gate blocks), orthogonal recurrent weights, zero biases, unit norms. Where
+  that rule cannot hold the signal (a chain of layers whose activation's length map
+  expands at its fixed point, GELU, SiLU, Mish, Hardswish, long enough for the deviations
+  to double), the chain is looks-linear instead (below).
+- ``"looks_linear"`` (Balduzzi et al. 2017): every plain chain link
+  ``layer -> activation -> layer`` mirrored, so the chain is linear and orthogonal at
+  init (:func:`initscope.init.looks_linear_`); other layers as "auto".
 - ``"xavier"`` (Glorot & Bengio 2010, uniform, gain 1), ``"he"`` (He et al. 2015, normal,
   ReLU gain sqrt 2 everywhere), ``"lecun"`` (LeCun 1998, N(0, 1 / fan_in)),
   ``"orthogonal"`` (Saxe et al. 2014, with the "auto" gain).
@@ -37,6 +43,7 @@ from torch import nn
 from .. import init
 from .._core import schemes as rules
 from .._core.fans import Fans, FanSpec
+from .._core.gain import looks_linear_gain, variance_map_slope
 from .._core.scaling import Draw, VarianceScaling
 from .._torch_sampling import draw_for
 from .graph import LayerInfo, input_gain, out_axis, weight_fans
@@ -383,6 +390,93 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
 _AUTO_LAYERS = _standard(_auto_weight)
 
 
+#: "auto" mirrors a chain whose activation's length map expands (slope > 1 at the fixed
+#: point) once the chain is long enough for a deviation to double along it:
+#: slope^links >= DOUBLING (GELU from 6 links, SiLU 5, Mish 10, Hardswish 4). Shorter
+#: chains (a transformer's two-layer MLP) keep the variance-keeping rule: there the
+#: expansion is a few percent, and a linear start would be a change for nothing.
+DOUBLING = 2.0
+
+
+def _expands(act: object, links: int) -> bool:
+    from .._core.activations import Activation
+
+    if not isinstance(act, Activation):
+        return False
+    try:
+        slope = variance_map_slope(act)
+    except ValueError:
+        return False
+    return slope > 1.0 + 1e-6 and slope ** links >= DOUBLING
+
+
+def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
+    """Whether layer ``info`` reads mirrored pairs (its chain link in) and writes them
+    (its link out). Both ends of a link decide alike: the same activation, the same
+    width, the same chain."""
+    w = getattr(info.module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() < 2 or info.kind not in ("linear", "conv"):
+        return False, False
+
+    def wanted(act: object) -> bool:
+        return not only_expanding or _expands(act, info.chain_links)
+
+    out_ok = bool(info.activation_to) and w.shape[0] % 2 == 0 and wanted(info.output_activation)
+    in_ok = info.activation_from is not None and w.shape[1] % 2 == 0 and wanted(
+        info.input_activation)
+    return in_ok, out_ok
+
+
+def _looks_linear_weight(info: LayerInfo, mirror_in: bool, mirror_out: bool) -> ParamInit:
+    act = info.input_activation
+    gain = looks_linear_gain(act) if mirror_in and act is not None else input_gain(info)
+    shape = _shape(info, "weight")
+    spec = weight_fans(info)
+    half_in = shape[1] // 2 if mirror_in else shape[1]
+    taps = math.prod(shape[2:])
+
+    def fill(t: torch.Tensor, g: RandomSource) -> object:
+        return init.looks_linear_(t, gain, mirror_in=mirror_in, mirror_out=mirror_out,
+                                  generator=g)
+
+    sides = " and ".join(n for n, on in (("in", mirror_in), ("out", mirror_out)) if on)
+    return ParamInit(f"looks_linear (mirrored {sides}), gain {gain:.3g}", _own(fill),
+                     spec.of(shape), gain, gain / math.sqrt(half_in * taps))
+
+
+def _with_looks_linear(info: LayerInfo, plan: Plan | None, only_expanding: bool) -> Plan | None:
+    mirror_in, mirror_out = _mirrors(info, only_expanding)
+    if plan is None or "weight" not in plan:
+        return plan
+    if not (mirror_in or mirror_out):
+        why = _why_not_mirrored(info) if only_expanding else None
+        if why is None:
+            return plan
+        w = plan["weight"]
+        return {**plan, "weight": replace(w, scheme=f"{w.scheme}; not looks-linear: {why}")}
+    return {**plan, "weight": _looks_linear_weight(info, mirror_in, mirror_out)}
+
+
+def _why_not_mirrored(info: LayerInfo) -> str | None:
+    """Why a layer of an expanding chain ("auto" would mirror it) is not mirrored: its
+    width is odd (the mirrored pairs need an even one). None where no chain asks."""
+    w = getattr(info.module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() < 2:
+        return None
+    for act, linked, axis in ((info.input_activation, info.activation_from is not None, 1),
+                              (info.output_activation, bool(info.activation_to), 0)):
+        if linked and _expands(act, info.chain_links) and w.shape[axis] % 2:
+            slope = variance_map_slope(act)  # type: ignore[arg-type]
+            return (f"odd width {w.shape[axis]} (the mirrored pairs need an even one), so "
+                    f"deviations grow x{slope:.3g} per layer along this chain")
+    return None
+
+
+def _looks_linear(info: LayerInfo) -> Plan | None:
+    """Balduzzi et al. 2017: every chain link mirrored (any activation), the rest "auto"."""
+    return _with_looks_linear(info, _auto(info), only_expanding=False)
+
+
 def _auto(info: LayerInfo) -> Plan | None:
     """"auto": the variance-keeping rule for every layer; a language model's output head,
     the input embedding tied to it and the embeddings summed with that one get the
@@ -398,7 +492,7 @@ def _auto(info: LayerInfo) -> Plan | None:
                 "embedding tied to the output head" if r.tied else "embedding summed with it")
         label = f"readout ({role}), var {rule.scale:.3g}/fan"
         return _weight_bias_plan(info, scaled(label, rule, spec, shape, r.input_gain))
-    plan = _AUTO_LAYERS(info)
+    plan = _with_looks_linear(info, _AUTO_LAYERS(info), only_expanding=True)
     query = next((b for part, b in info.attention if part == "query"), -1)
     if plan is not None and "weight" in plan and query != -1:
         plan = {**plan, "weight": _query_zeroed(plan["weight"], query, info)}
@@ -432,6 +526,7 @@ SCHEMES: dict[str, Policy] = {
     "he": _standard(_he),
     "lecun": _standard(_lecun),
     "orthogonal": _standard(_orthogonal),
+    "looks_linear": _looks_linear,
     "zeros": _teaching(_constant(0.0)),
     "ones": _teaching(_constant(1.0)),
     "glorot_standard": _standard(_glorot_standard),

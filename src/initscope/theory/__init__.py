@@ -3,6 +3,7 @@ NumPy only; the prediction for a torch model's own weights is
 :func:`initscope.diagnostics.predict`."""
 
 from .meanfield import DepthScales as DepthScales
+from .meanfield import Stability as Stability
 from .meanfield import c_map as c_map
 from .meanfield import c_star as c_star
 from .meanfield import chi1 as chi1
@@ -15,10 +16,12 @@ from .meanfield import gradient_trajectory as gradient_trajectory
 from .meanfield import jacobian_mean_squared_singular_value as jacobian_mean_squared_singular_value
 from .meanfield import q_map as q_map
 from .meanfield import q_star as q_star
+from .meanfield import variance_map_stability as variance_map_stability
 from .meanfield import variance_trajectory as variance_trajectory
 
 __all__ = [
     "DepthScales",
+    "Stability",
     "c_map",
     "c_star",
     "chi1",
@@ -31,6 +34,7 @@ __all__ = [
     "jacobian_mean_squared_singular_value",
     "q_map",
     "q_star",
+    "variance_map_stability",
     "variance_trajectory",
 ]
 

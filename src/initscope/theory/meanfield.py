@@ -410,6 +410,83 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
     return math.sqrt(a * b)
 
 
+def _moment_slope(act: Activation, q: float) -> float:
+    """dM/dq for M(q) = E[phi(sqrt(q) z)^2]: by Stein's lemma E[phi(u) phi'(u) u] / q,
+    u ~ N(0, q) (phi' only: kinks, as hardswish's, need no phi'')."""
+    q = max(q, 1e-24)
+    return gaussian_expectation(lambda u: act.fn(u) * act.derivative(u) * u, act.breakpoints,
+                                std=math.sqrt(q), verify=not act.smooth_known) / q
+
+
+#: A variance map whose slope at its fixed point is within this of 1 is neutral (ReLU's,
+#: the identity's: exactly 1).
+NEUTRAL_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Stability:
+    """How the length map q -> sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2 treats a deviation
+    from its fixed point q*: ``slope`` = its derivative there, the factor by which a small
+    relative deviation of the second moment (a finite-width fluctuation) grows per layer.
+    < 1: deviations die out (tanh under "auto": 0.46); = 1: neutral, a network drifts
+    log-normally (ReLU under He); > 1: they grow geometrically (GELU under "auto": 1.14,
+    so x1.14^50 ~ 700 over 50 layers). ``zero_bias_stable``: whether any sigma_w2 gives
+    a stable nonzero fixed point with no bias (GELU, SiLU, Mish, Hardswish: none, as
+    M(q) / q rises for every q)."""
+
+    activation: str
+    sigma_w2: float
+    sigma_b2: float
+    q_star: float
+    slope: float
+    zero_bias_stable: bool
+
+    @property
+    def verdict(self) -> str:
+        if abs(self.slope - 1.0) <= NEUTRAL_TOL:
+            return "neutral"
+        return "stable" if self.slope < 1.0 else "unstable"
+
+    def __str__(self) -> str:
+        what = {"stable": f"deviations shrink x{self.slope:.3g} per layer",
+                "neutral": "deviations neither grow nor shrink on average (log-normal drift)",
+                "unstable": f"deviations grow x{self.slope:.3g} per layer"}[self.verdict]
+        return (f"{self.activation} at sigma_w2={self.sigma_w2:.4g}, sigma_b2={self.sigma_b2:g}: "
+                f"fixed point q* = {self.q_star:.4g}, slope {self.slope:.4g} ({self.verdict}): "
+                f"{what}")
+
+
+def variance_map_stability(activation: ActivationLike, sigma_w2: float | None = None,
+                           sigma_b2: float = 0.0, *, q0: float = 1.0) -> Stability:
+    """The stability of the length map's fixed point (see :class:`Stability`). With
+    ``sigma_w2`` None: "auto"'s, 1 / E[phi(z)^2], which makes q = 1 the fixed point with
+    no bias. The fixed point is the one reached from ``q0``; slope = sigma_w2 M'(q*).
+
+    >>> round(variance_map_stability("gelu").slope, 2)
+    1.14
+    >>> variance_map_stability("tanh").verdict
+    'stable'
+    """
+    act = _act(activation)
+    if sigma_w2 is None:
+        from .._core.gain import gain_of
+
+        sigma_w2 = gain_of(act) ** 2
+    sigma_w2, sigma_b2 = _check(sigma_w2, sigma_b2)
+    q = q_star(act, sigma_w2, sigma_b2, q0=q0)
+    if not 0.0 < q < math.inf:
+        raise ValueError(f"{act.name} at sigma_w2={sigma_w2}, sigma_b2={sigma_b2} has q* = "
+                         f"{q} from q0 = {q0}: the signal vanishes or explodes, no fixed "
+                         "point to be stable")
+    slope = sigma_w2 * _moment_slope(act, q)
+    # With no bias a fixed point q has sigma_w2 = q / M(q) and slope q M'(q) / M(q): it
+    # can be stable somewhere iff d log M / d log q < 1 somewhere.
+    grid = np.logspace(-3.0, 3.0, 25)
+    zero_bias = any(float(g) * _moment_slope(act, float(g)) < (1.0 - NEUTRAL_TOL) *
+                    gaussian_moment(act, float(g)) for g in grid)
+    return Stability(act.name, sigma_w2, sigma_b2, q, slope, zero_bias)
+
+
 def critical_line(activation: ActivationLike, sigma_b2s: NDArray[np.float64] | list[float]
                   ) -> NDArray[np.float64]:
     """critical_sigma_w2 for each sigma_b2: the edge of chaos."""
