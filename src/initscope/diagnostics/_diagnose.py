@@ -39,7 +39,7 @@ from ..model.graph import (
 from . import _stats
 from .layer_jacobian import linear_jacobian_singular_values
 from .records import Diagnosis, LayerStats
-from .verdicts import SYMMETRIC, first_nonfinite, judge
+from .verdicts import SYMMETRIC, Chain, first_nonfinite, judge, unstable_chains
 
 if TYPE_CHECKING:
     from .predict import LayerPrediction, SecondMoment
@@ -262,7 +262,49 @@ def diagnose(
     for info in layers:  # the gains the theory did not read off (token inputs, ...)
         if stats[info.name].gain_auto is not None and stats[info.name].gain_used is None:
             stats[info.name].gain_used = _gain_used(info, second_moment)
-    return Diagnosis(ordered, judge(ordered), graph, float(loss.detach()))
+    verdicts = judge(ordered)
+    if not any(v.kind == "non_finite" for v in verdicts):
+        verdicts += unstable_chains(_chains(graph))
+    return Diagnosis(ordered, verdicts, graph, float(loss.detach()))
+
+
+def _chains(graph: LayerGraph) -> list[Chain]:
+    """The graph's plain chains of links, one record per (chain, activation): its
+    activation's length-map slope and whether its weights are mirrored (looks-linear)."""
+    from .._core.gain import variance_map_slope
+
+    found: dict[tuple[int, str], list[LayerInfo]] = {}
+    heads: dict[str, int] = {}
+    for info in sorted((i for i in graph if i.activation_to), key=lambda i: i.order):
+        key = heads.get(info.activation_from or "", len(heads))
+        heads[info.name] = key
+        act = info.output_activation
+        if act is None:
+            continue
+        found.setdefault((key, act.name), []).append(info)
+    out = []
+    for (_, _), producers in found.items():
+        act = producers[0].output_activation
+        assert act is not None
+        try:
+            slope = variance_map_slope(act)
+        except ValueError:
+            continue
+        last = graph.layers[producers[-1].activation_to[-1]]
+        out.append(Chain(act.name, slope, len(producers), producers[0].name, last.name,
+                         all(_mirrored_out(p) for p in producers)))
+    return out
+
+
+def _mirrored_out(info: LayerInfo) -> bool:
+    """Whether a layer's output units come in mirrored pairs (rows i and i + out/2 of
+    its weight opposite): how a looks-linear layer writes."""
+    w = getattr(info.module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.shape[0] % 2:
+        return False
+    half = w.shape[0] // 2
+    with torch.no_grad():
+        return bool(torch.equal(w[:half], -w[half:])) and bool(w[:half].any())
 
 
 def _nonfinite_cause(model: nn.Module, args: Inputs, info: LayerInfo) -> str:

@@ -46,6 +46,10 @@ class LayerPrediction:
     q_in: float | None
     q_out: float | None
     grad_ratio: float | None = None
+    #: d q_out / d q_in at q_in: the factor by which this layer multiplies a small
+    #: relative deviation of its input's second moment (> 1: the length map expands and
+    #: finite-width deviations grow; GELU under "auto" 1.14). None without a q_in.
+    slope: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -101,6 +105,26 @@ def predict(
     return predict_chain(clone, graph, q0)
 
 
+def _reads_mirrored_pairs(info: LayerInfo) -> bool:
+    """Whether the layer's weight reads its input in mirrored pairs (columns j and
+    j + in/2 opposite): a looks-linear layer's."""
+    w = getattr(info.module, "weight", None)
+    if info.activation_from is None or not isinstance(w, torch.Tensor) or w.dim() < 2 \
+            or w.shape[1] % 2:
+        return False
+    half = w.shape[1] // 2
+    with torch.no_grad():
+        return bool(torch.equal(w[:, :half], -w[:, half:])) and bool(w[:, :half].any())
+
+
+def _odd_part(act: Activation) -> Activation:
+    """psi(x) = phi(x) - phi(-x), what a mirrored pair carries."""
+    cuts = tuple(sorted({*act.breakpoints, *(-b for b in act.breakpoints)}))
+    return Activation(f"{act.name} (mirrored pairs)", lambda x: act.fn(x) - act.fn(-x),
+                      lambda x: act.derivative(x) + act.derivative(-x), cuts,
+                      smooth_known=act.smooth_known)
+
+
 def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
                   second_moment: SecondMoment = mean_square) -> list[LayerPrediction]:
     """:func:`predict` for the weights ``model`` has now, its graph given;
@@ -109,6 +133,7 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
     modules = dict(model.named_modules())
     out: list[LayerPrediction] = []
     acts: list[Activation] = []  # the nonlinearity in front of each predicted layer
+    mirrored: list[bool] = []  # whether the layer reads mirrored pairs (looks-linear)
     q_last: float | None = None
     for info in sorted((i for i in graph if i.order >= 0), key=lambda i: i.order):
         if info.kind == "norm":
@@ -122,6 +147,10 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
         sw2, sw2_back, sb2 = sig
         act = info.input_activation if info.input_activation is not None else activation(
             "identity")
+        pairs = info.input_activation is not None and _reads_mirrored_pairs(info)
+        # looks-linear: the layer reads psi = phi(z) - phi(-z) of each mirrored pair, with
+        # its sigma_w2 spread over twice the inputs
+        fwd_act, fwd_sw2 = (_odd_part(act), 0.5 * sw2) if pairs else (act, sw2)
         if info.input_source == "input":
             q_in: float | None = q0
         elif info.input_source == "norm":
@@ -132,20 +161,30 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
             q_in = None  # residual sums, attention, unknown ops: beyond the chain theory
         # NaN or inf in the input or the weights (diagnose meets them): no prediction
         finite = q_in is not None and all(map(math.isfinite, (q_in, sw2, sb2)))
-        q_out = sw2 * _moment(act, q_in) + sb2 if finite and q_in is not None else None
+        q_out = fwd_sw2 * _moment(fwd_act, q_in) + sb2 if finite and q_in is not None \
+            else None
         if q_out is not None and not math.isfinite(q_out):
             q_out = None
-        out.append(LayerPrediction(info.name, info.kind, info.input_source, act.name, sw2,
-                                   sw2_back, sb2, q_in, q_out))
+        slope = None
+        if q_out is not None and q_in is not None:
+            from ..theory.meanfield import _moment_slope
+
+            slope = fwd_sw2 * _moment_slope(fwd_act, q_in)
+        out.append(LayerPrediction(info.name, info.kind, info.input_source, fwd_act.name, sw2,
+                                   sw2_back, sb2, q_in, q_out, slope=slope))
         acts.append(act)
+        mirrored.append(pairs)
         q_last = q_out
-    return _with_gradients(out, acts)
+    return _with_gradients(out, acts, mirrored)
 
 
-def _with_gradients(layers: list[LayerPrediction], acts: list[Activation]
-                    ) -> list[LayerPrediction]:
+def _with_gradients(layers: list[LayerPrediction], acts: list[Activation],
+                    mirrored: list[bool]) -> list[LayerPrediction]:
     """Backward: Var[dL/dh_l] = sigma_w2_back(l+1) E[phi'(h_l)^2] Var[dL/dh_(l+1)], from
-    the last layer down, along the chain."""
+    the last layer down, along the chain. Where layer l+1 reads mirrored pairs and its
+    own output is mirrored too (the middle of a looks-linear chain), its gradient comes
+    in opposite pairs whose difference psi'(g) e carries the signal: the step is
+    sigma_w2_back / 2 E[phi'(h_l)^2] E[psi'(g)^2] / E[phi'(g)^2], g its output."""
     result = list(layers)
     ratio: float | None = 1.0
     for i in range(len(layers) - 1, -1, -1):
@@ -158,6 +197,10 @@ def _with_gradients(layers: list[LayerPrediction], acts: list[Activation]
             ratio = None
             continue
         ratio = ratio * nxt.sigma_w2_backward * _moment(acts[i], cur.q_out, derivative=True)
+        if mirrored[i] and i + 1 < len(layers) and mirrored[i + 1] and nxt.q_out is not None:
+            odd = _odd_part(acts[i + 1])
+            ratio *= 0.5 * _moment(odd, nxt.q_out, derivative=True) / _moment(
+                acts[i + 1], nxt.q_out, derivative=True)
         if not math.isfinite(ratio):
             ratio = None
     return result

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 Kind = Literal[
     "non_finite", "symmetry", "saturation", "dead_units", "vanishing_forward",
     "exploding_forward", "vanishing_gradients", "exploding_gradients", "rank_collapse",
-    "gain_mismatch",
+    "gain_mismatch", "unstable_variance_map",
 ]
 Severity = Literal["failure", "warning"]
 

@@ -14,6 +14,7 @@ nothing, so the other rules read only the layers before it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .records import Severity, Verdict
@@ -259,4 +260,43 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
         ))
     if not sym:
         out += _gain_mismatch(hidden)
+    return out
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A plain chain of layers joined through one activation each (the graph's links),
+    as :func:`unstable_chains` reads it."""
+
+    activation: str
+    slope: float
+    links: int
+    first: str
+    last: str
+    mirrored: bool
+
+
+def unstable_chains(chains: list[Chain]) -> list[Verdict]:
+    """A warning per chain whose activation's length map expands at its fixed point
+    (slope > 1) enough to double a deviation along it (slope^links >= 2), unless its
+    weights are mirrored (looks-linear: then the chain is linear at init and the map
+    never acts)."""
+    out = []
+    for c in chains:
+        if c.mirrored or not c.slope > 1.0 + 1e-6 or c.slope ** c.links < 2.0:
+            continue
+        out.append(Verdict(
+            "unstable_variance_map",
+            f"{c.activation} chain of {c.links + 1} layers ({c.first} .. {c.last}): the "
+            f"length map's slope at its fixed point is {c.slope:.3g}, so deviations grow "
+            f"x{c.slope:.3g} per layer (x{c.slope ** c.links:.3g} along the chain)",
+            f"The second moment of {c.activation} pre-activations has an unstable fixed "
+            "point: E[phi(sqrt(q) z)^2] / q rises with q, so no gain holds it, and the "
+            "deviations finite width makes grow geometrically with depth (a 100-layer GELU "
+            "MLP under a variance-keeping init ends 1e5x from where it started).",
+            "initscope.initialize(model, 'auto') makes such a chain looks-linear (mirrored "
+            "orthogonal weights, Balduzzi et al. 2017: exactly linear at init), or "
+            "initialize(model, 'looks_linear') for every chain",
+            severity="warning",
+        ))
     return out
