@@ -109,8 +109,8 @@ def test_auto_keeps_a_50_layer_tanh_network_within_a_factor_2():
     contracting at its fixed point (slope 0.46), so finite-width noise does not build up.
     (ReLU's map is neutral and a single network's signal drifts log-normally, by up to a
     factor 5 over 50 layers at width 512 (Hanin & Rolnick 2018); GELU's is expanding
-    (slope 1.14) and drifts by 20-300x. Neither is a gain that data-free init can fix:
-    LSUV calibrates on data.)"""
+    (slope 1.14): no gain holds it, and "auto" makes a long GELU chain looks-linear
+    instead: tests/test_auto_every_activation.py.)"""
     model = mlp(50, 512, nn.Tanh)
     initialize(model, "auto", seed=1)
     q = _second_moments(model, 512)
