@@ -19,6 +19,9 @@ The built-in schemes, each a few lines below:
 - ``"looks_linear"`` (Balduzzi et al. 2017): every plain chain link
   ``layer -> activation -> layer`` mirrored, so the chain is linear and orthogonal at
   init (:func:`initscope.init.looks_linear_`); other layers as "auto".
+- ``"critical"`` (Schoenholz et al. 2017; Hayou et al. 2019): the edge of chaos on the
+  stable branch of the length map, weights and random biases at
+  :func:`initscope.theory.stable_critical_point` of the feeding nonlinearity.
 - ``"xavier"`` (Glorot & Bengio 2010, uniform, gain 1), ``"he"`` (He et al. 2015, normal,
   ReLU gain sqrt 2 everywhere), ``"lecun"`` (LeCun 1998, N(0, 1 / fan_in)),
   ``"orthogonal"`` (Saxe et al. 2014, with the "auto" gain).
@@ -42,6 +45,7 @@ from torch import nn
 
 from .. import init
 from .._core import schemes as rules
+from .._core._cache import memo
 from .._core.fans import Fans, FanSpec
 from .._core.gain import looks_linear_gain, variance_map_slope
 from .._core.scaling import Draw, VarianceScaling
@@ -472,6 +476,55 @@ def _why_not_mirrored(info: LayerInfo) -> str | None:
     return None
 
 
+def _critical(info: LayerInfo) -> Plan | None:
+    """The edge of chaos on the stable branch (Schoenholz et al. 2017; Hayou et al. 2019):
+    weights N(0, sigma_w2 / fan_in) and biases N(0, sigma_b2) at
+    :func:`initscope.theory.stable_critical_point` of the nonlinearity feeding the layer
+    (of the one it feeds, for the first layer); layers of other kinds, and activations
+    without an edge of chaos, as "auto" (the label says why)."""
+    if info.kind not in ("linear", "conv", "conv_transpose"):
+        return _auto(info)
+    act = info.input_activation or info.output_activation
+    if act is None:
+        return _auto(info)
+    try:
+        sw2, sb2 = _stable_critical(act)
+    except ValueError as e:
+        plan = _auto(info)
+        if plan is not None and "weight" in plan:
+            w = plan["weight"]
+            plan = {**plan, "weight": replace(w, scheme=f"{w.scheme}; not critical: {e}")}
+        return plan
+    shape = _shape(info, "weight")
+    weight = scaled(f"critical N(0, {sw2:.4g}/fan_in) ({act.name}, sigma_b2 {sb2:g})",
+                    VarianceScaling(sw2, "fan_in", "normal"), weight_fans(info), shape,
+                    math.sqrt(sw2))
+    plan = {"weight": weight}
+    if getattr(info.module, "bias", None) is not None:
+        plan["bias"] = drawn(f"N(0, {sb2:g})", Draw("normal", math.sqrt(sb2))) if sb2 > 0 \
+            else _ZERO
+    return plan
+
+
+def _stable_critical(act: object) -> tuple[float, float]:
+    from .._core.activations import Activation
+
+    assert isinstance(act, Activation)
+    if act.key is not None and act.smooth_known:
+        return _registry_critical(act.key, act.param)
+    from ..theory.meanfield import stable_critical_point
+
+    return stable_critical_point(act)
+
+
+@memo(64)
+def _registry_critical(key: str, param: float | None) -> tuple[float, float]:
+    from .._core.activations import activation
+    from ..theory.meanfield import stable_critical_point
+
+    return stable_critical_point(activation(key, param))
+
+
 def _looks_linear(info: LayerInfo) -> Plan | None:
     """Balduzzi et al. 2017: every chain link mirrored (any activation), the rest "auto"."""
     return _with_looks_linear(info, _auto(info), only_expanding=False)
@@ -527,6 +580,7 @@ SCHEMES: dict[str, Policy] = {
     "lecun": _standard(_lecun),
     "orthogonal": _standard(_orthogonal),
     "looks_linear": _looks_linear,
+    "critical": _critical,
     "zeros": _teaching(_constant(0.0)),
     "ones": _teaching(_constant(1.0)),
     "glorot_standard": _standard(_glorot_standard),

@@ -16,6 +16,7 @@ from .meanfield import gradient_trajectory as gradient_trajectory
 from .meanfield import jacobian_mean_squared_singular_value as jacobian_mean_squared_singular_value
 from .meanfield import q_map as q_map
 from .meanfield import q_star as q_star
+from .meanfield import stable_critical_point as stable_critical_point
 from .meanfield import variance_map_stability as variance_map_stability
 from .meanfield import variance_trajectory as variance_trajectory
 
@@ -34,6 +35,7 @@ __all__ = [
     "jacobian_mean_squared_singular_value",
     "q_map",
     "q_star",
+    "stable_critical_point",
     "variance_map_stability",
     "variance_trajectory",
 ]

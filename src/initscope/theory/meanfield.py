@@ -487,6 +487,40 @@ def variance_map_stability(activation: ActivationLike, sigma_w2: float | None = 
     return Stability(act.name, sigma_w2, sigma_b2, q, slope, zero_bias)
 
 
+#: The bias variances :func:`stable_critical_point` tries, smallest first (0.05 is
+#: Schoenholz et al. 2017's for tanh).
+CRITICAL_BIASES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
+
+
+def stable_critical_point(activation: ActivationLike) -> tuple[float, float]:
+    """(sigma_w2, sigma_b2) on the edge of chaos (chi_1 = 1) at the smallest bias
+    variance of ``CRITICAL_BIASES`` where the edge exists on the stable branch of the
+    length map (its fixed point q* finite, slope < 1): Hayou, Doucet & Rousseau 2019, "On
+    the Impact of the Activation Function on Deep Neural Networks Training". tanh:
+    (1.76, 0.05); GELU and SiLU have no edge below sigma_b2 ~ 0.17 and 0.3. Where no
+    bias admits one (ReLU: chi_1 = 1 only at sigma_b2 = 0, where every length is a fixed
+    point) it is the zero-bias critical point, (2, 0) for ReLU.
+
+    >>> w, b = stable_critical_point("gelu")
+    >>> round(w, 3), b
+    (1.971, 0.2)
+    """
+    act = _act(activation)
+    for sb2 in CRITICAL_BIASES:
+        try:
+            sw2 = critical_sigma_w2(act, sb2)
+        except ValueError:
+            continue
+        q = q_star(act, sw2, sb2, q0=sb2)
+        if 0.0 < q < math.inf and sw2 * _moment_slope(act, q) < 1.0 - NEUTRAL_TOL:
+            return sw2, sb2
+    try:
+        return critical_sigma_w2(act, 0.0), 0.0
+    except ValueError as e:
+        raise ValueError(f"{act.name} has no stable edge of chaos at sigma_b2 in "
+                         f"{CRITICAL_BIASES} nor at 0 ({e})") from None
+
+
 def critical_line(activation: ActivationLike, sigma_b2s: NDArray[np.float64] | list[float]
                   ) -> NDArray[np.float64]:
     """critical_sigma_w2 for each sigma_b2: the edge of chaos."""
