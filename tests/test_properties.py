@@ -258,9 +258,12 @@ def test_critical_point(act, sb2):
         assert str(e)
         return
     assert math.isfinite(sw2) and sw2 > 0
-    q = mf.q_star(act, sw2, _real(sb2))
+    # the fixed point the critical point is defined on: the stable one, reached from
+    # q = sigma_b2 (every length is at least that), or from 1 without a bias
+    start = _real(sb2) if _real(sb2) > 0 else 1.0
+    q = mf.q_star(act, sw2, _real(sb2), q0=start)
     assert 0 <= q < 1e6 * max(1.0, _real(sb2))  # a critical point with a finite length
-    assert mf.chi1(act, sw2, _real(sb2)) == pytest.approx(1.0, abs=1e-5)
+    assert mf.chi1(act, sw2, _real(sb2), q) == pytest.approx(1.0, abs=1e-5)
 
 
 # --- whole models ---------------------------------------------------------------------------

@@ -96,6 +96,41 @@ def orthogonal_std(rows: int, cols: int, gain: float = 1.0) -> float:
     return gain / math.sqrt(max(rows, cols))
 
 
+def looks_linear_std(fan_in: int, gain: float = 1.0) -> float:
+    """Element std of a looks-linear weight (Balduzzi et al. 2017) whose orthogonal block
+    reads ``fan_in`` inputs (half the layer's when its input is mirrored, times the
+    kernel): every unit keeps its second moment, so E[w^2] = gain^2 / fan_in, whichever
+    of the block's rows or columns are orthonormal (see ``init.looks_linear_``).
+
+    >>> looks_linear_std(256)
+    0.0625
+    """
+    return gain / math.sqrt(fan_in)
+
+
+def chain_growth(slope: float, links: int) -> float:
+    """How much a deviation of the second moment grows along a chain of ``links``
+    activations whose length map has ``slope`` at its fixed point: slope^links.
+
+    >>> round(chain_growth(1.144, 6), 2)
+    2.24
+    """
+    return slope ** links
+
+
+def critical(sigma_w2: float, sigma_b2: float) -> tuple[VarianceScaling, float, float]:
+    """The edge-of-chaos draw (Schoenholz et al. 2017, eq. 1's convention): weights
+    N(0, sigma_w2 / fan_in), biases N(0, sigma_b2). Returns the weights' rule, their gain
+    sqrt(sigma_w2) and the biases' std sqrt(sigma_b2).
+
+    >>> rule, gain, bias_std = critical(2.0, 0.25)
+    >>> rule.scale, round(gain, 6), bias_std
+    (2.0, 1.414214, 0.5)
+    """
+    return VarianceScaling(sigma_w2, "fan_in", "normal"), math.sqrt(sigma_w2), \
+        math.sqrt(sigma_b2)
+
+
 def gpt2_branch_std(branches: int, std: float = 0.02) -> float:
     """Radford et al. 2019 (GPT-2, sec. 2.3) and nanoGPT: the layer ending each residual
     branch N(0, std / sqrt(L)), L residual branches (2 per block).

@@ -411,7 +411,7 @@ def _expands(act: object, links: int) -> bool:
         slope = variance_map_slope(act)
     except ValueError:
         return False
-    return slope > 1.0 + 1e-6 and slope ** links >= DOUBLING
+    return slope > 1.0 + 1e-6 and rules.chain_growth(slope, links) >= DOUBLING
 
 
 def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
@@ -445,7 +445,7 @@ def _looks_linear_weight(info: LayerInfo, mirror_in: bool, mirror_out: bool) -> 
 
     sides = " and ".join(n for n, on in (("in", mirror_in), ("out", mirror_out)) if on)
     return ParamInit(f"looks_linear (mirrored {sides}), gain {gain:.3g}", _own(fill),
-                     spec.of(shape), gain, gain / math.sqrt(half_in * taps))
+                     spec.of(shape), gain, rules.looks_linear_std(half_in * taps, gain))
 
 
 def _with_looks_linear(info: LayerInfo, plan: Plan | None, only_expanding: bool) -> Plan | None:
@@ -496,12 +496,12 @@ def _critical(info: LayerInfo) -> Plan | None:
             plan = {**plan, "weight": replace(w, scheme=f"{w.scheme}; not critical: {e}")}
         return plan
     shape = _shape(info, "weight")
+    rule, gain, bias_std = rules.critical(sw2, sb2)
     weight = scaled(f"critical N(0, {sw2:.4g}/fan_in) ({act.name}, sigma_b2 {sb2:g})",
-                    VarianceScaling(sw2, "fan_in", "normal"), weight_fans(info), shape,
-                    math.sqrt(sw2))
+                    rule, weight_fans(info), shape, gain)
     plan = {"weight": weight}
     if getattr(info.module, "bias", None) is not None:
-        plan["bias"] = drawn(f"N(0, {sb2:g})", Draw("normal", math.sqrt(sb2))) if sb2 > 0 \
+        plan["bias"] = drawn(f"N(0, {sb2:g})", Draw("normal", bias_std)) if sb2 > 0 \
             else _ZERO
     return plan
 
