@@ -210,3 +210,25 @@ def test_real_models_measures_autos_rule_on_every_layer_against_its_default():
         assert math.isfinite(R.train("gpt2", init, 0, cfg)["loss_end"])
     assert stds["auto"] == pytest.approx(0.02, rel=0.05)
     assert stds[R.EVERY_LAYER] == pytest.approx(0.125, rel=0.05)
+
+
+def test_activations_smoke(tmp_path):
+    """The activations reproduction at smoke scale: a row per (activation, init), the
+    rate picked from the grid, the depth figure written, the claims computed from the
+    rows; and at this depth (8) "auto" already holds GELU's signal (looks-linear: 7
+    links, 1.144^7 = 2.6 >= 2) where He lets it fall."""
+    from initscope.reproduce import activations as A
+
+    cfg = A.Config.smoke()
+    result = run("activations", cfg, out=tmp_path)
+    assert [(r["activation"], r["init"]) for r in result.rows] == [
+        (a, i) for a in cfg.activations for i in cfg.inits]
+    assert all(r["lr"] in cfg.lrs for r in result.rows)
+    by = {(r["activation"], r["init"]): r for r in result.rows}
+    assert 0.5 <= by["gelu", "auto"]["q_last/q_in"] <= 2.0
+    assert by["gelu", "auto"]["q_last/q_in"] == by["gelu", "looks_linear"]["q_last/q_in"]
+    assert by["gelu", "he"]["q_last/q_in"] < by["gelu", "auto"]["q_last/q_in"]
+    assert (tmp_path / "variance_by_depth.png").stat().st_size > 10_000
+    assert result.claims[0][0].startswith('"auto" within 2 points of the best')
+    curves = result.details["depth_curves"]
+    assert set(curves) == set(cfg.activations) and len(curves["gelu"]["auto"]) == cfg.depth - 1

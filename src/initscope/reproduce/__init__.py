@@ -24,6 +24,8 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
                                          "correlations follow the c-map"),
     "real-models": ("real_models", "13 Hugging Face architectures: 'auto' against each "
                                    "model's own init, at init and after 300 AdamW steps"),
+    "activations": ("activations", "'auto' for every activation: 50-layer MLPs on digits "
+                                   "against He, Xavier, looks-linear and critical"),
 }
 
 
@@ -31,7 +33,7 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
 #: committed docs/results (a test keeps the two within 2x of each other).
 EXPECTED_SECONDS: dict[str, int] = {
     "glorot2010": 540, "symmetry": 25, "saturation": 35, "he2015": 20, "saxe2014": 50,
-    "lsuv": 30, "critical-depth": 85, "real-models": 735,
+    "lsuv": 30, "critical-depth": 85, "real-models": 1115, "activations": 1200,
 }
 
 
@@ -45,7 +47,7 @@ def expected_time(name: str) -> str:
 #: intra-op threads cost more than they give (benchmarks/results/design_measurements.md):
 #: :func:`run` gives them one torch thread.
 ONE_TORCH_THREAD = frozenset({"glorot2010", "saxe2014", "lsuv", "critical-depth",
-                              "real-models"})
+                              "real-models", "activations"})
 
 
 def run(name: str, config: Any = None, out: str | Path | None = None) -> Result:
