@@ -1,15 +1,16 @@
 """The seed's promise for every activation (issue 17): under "auto" a deep plain network
 keeps the second moment of its pre-activations, whatever the activation.
 
-For tanh, sigmoid, ELU, SELU and softplus the length map contracts at the fixed point
-"auto" sets (slope < 1), so finite-width deviations die out. For GELU (both forms), SiLU,
-Mish and Hardswish it expands (slope 1.14-1.22): deviations would grow geometrically
-(x1e5 for GELU at depth 100), so "auto" makes such a chain looks-linear (Balduzzi et al.
-2017), exactly linear and orthogonal at init. ReLU's map is neutral (slope 1): a single
-network's signal drifts log-normally, with Var[log(q_L / q_0)] ~ 5 L / n for L layers of
-width n (Hanin & Rolnick 2018, Thm. 1, Gaussian weights; uniform weights, which "auto"
-draws, have lighter tails and less), and mean -Var / 2 (E[q_L / q_0] = 1). The ReLU
-family is held to 3 standard deviations of that.
+"auto" makes these plain chains looks-linear (Balduzzi et al. 2017) for every
+activation but the odd ones (tanh here). For GELU (both forms), SiLU, Hardswish and the
+ReLU family the mirrored pairs carry phi(z) - phi(-z) = z (times 1 + slope for leaky
+ReLU): the network is linear and orthogonal at init and keeps the second moment exactly.
+For ELU, SELU, Mish, softplus and sigmoid the pairs carry a nonlinear odd part whose
+length map contracts to a fixed point near the input's. tanh keeps the variance-keeping
+gain, at which its map contracts (slope 0.46), so finite-width deviations die out. (Were
+a ReLU chain not mirrored, its neutral map would let one network's signal drift
+log-normally, Var[log(q_L / q_0)] ~ 5 L / n (Hanin & Rolnick 2018); the bound below
+keeps that allowance for the ReLU family: 3 standard deviations.)
 
 Slow at full size (12 activations x 5 seeds x 100 layers of width 512); INITSCOPE_SMOKE=1
 runs 1 seed.

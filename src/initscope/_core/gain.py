@@ -149,3 +149,27 @@ def _slope(act: Activation) -> float:
     d = gaussian_expectation(lambda z: act.fn(z) * act.derivative(z) * z, act.breakpoints,
                              verify=not act.smooth_known)
     return d / m
+
+
+def is_odd(act: Activation) -> bool:
+    """Whether phi(-z) = -phi(z) (tanh, erf, softsign, the identity): then a mirrored
+    pair carries phi(z) - phi(-z) = 2 phi(z), and looks-linear is no linearization.
+
+    >>> is_odd(activation("tanh")), is_odd(activation("gelu"))
+    (True, False)
+    """
+    if act.key is not None and act.smooth_known:
+        return _registry_odd(act.key, act.param)
+    return _odd(act)
+
+
+@memo(256)
+def _registry_odd(key: str, param: float | None) -> bool:
+    return _odd(activation(key, param))
+
+
+def _odd(act: Activation) -> bool:
+    cuts = sorted({*act.breakpoints, *(-b for b in act.breakpoints)})
+    even = gaussian_expectation(lambda z: (act.fn(z) + act.fn(-z)) ** 2, cuts,
+                                verify=not act.smooth_known)
+    return even <= 1e-20 * max(second_moment(act), 1e-300)

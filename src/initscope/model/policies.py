@@ -12,10 +12,11 @@ The built-in schemes, each a few lines below:
 - ``"auto"``: uniform with variance gain^2 / fan_in, the forward gain of the nonlinearity that
   really feeds the layer (1 for the model input, a normalization, a residual sum or
   attention), fans from the real layout (transposed and grouped convolutions, fused QKV
-  blocks, LSTM gate blocks), orthogonal recurrent weights, zero biases, unit norms. Where
-  that rule cannot hold the signal (a chain of layers whose activation's length map
-  expands at its fixed point, GELU, SiLU, Mish, Hardswish, long enough for the deviations
-  to double), the chain is looks-linear instead (below).
+  blocks, LSTM gate blocks), orthogonal recurrent weights, zero biases, unit norms. A
+  plain chain of three or more layers (layer -> activation -> layer -> ...) is
+  looks-linear instead (below) unless its activation is odd: no gain holds the signal of
+  GELU, SiLU, Mish or Hardswish (their length map expands at its fixed point), and on
+  deep plain networks looks-linear trained best for every activation that is not odd.
 - ``"looks_linear"`` (Balduzzi et al. 2017): every plain chain link
   ``layer -> activation -> layer`` mirrored, so the chain is linear and orthogonal at
   init (:func:`initscope.init.looks_linear_`); other layers as "auto".
@@ -47,7 +48,7 @@ from .. import init
 from .._core import schemes as rules
 from .._core._cache import memo
 from .._core.fans import Fans, FanSpec
-from .._core.gain import looks_linear_gain, variance_map_slope
+from .._core.gain import is_odd, looks_linear_gain, variance_map_slope
 from .._core.scaling import Draw, VarianceScaling
 from .._torch_sampling import draw_for
 from .graph import LayerInfo, input_gain, out_axis, weight_fans
@@ -394,11 +395,18 @@ def _torch_default_policy(info: LayerInfo) -> Plan | None:
 _AUTO_LAYERS = _standard(_auto_weight)
 
 
-#: "auto" mirrors a chain whose activation's length map expands (slope > 1 at the fixed
-#: point) once the chain is long enough for a deviation to double along it:
-#: slope^links >= DOUBLING (GELU from 6 links, SiLU 5, Mish 10, Hardswish 4). Shorter
-#: chains (a transformer's two-layer MLP) keep the variance-keeping rule: there the
-#: expansion is a few percent, and a linear start would be a change for nothing.
+#: "auto" mirrors every plain chain of at least this many links (three layers) whose
+#: activation is not odd. Measured on digits (benchmarks/results/design_measurements.md,
+#: 3 seeds): from 2 links up looks-linear was never worse beyond the seed spread than
+#: the variance-keeping rule, and from 5 links up better for every such activation (up
+#: to 87 points: sigmoid and softplus at 50 layers); a transformer's MLP (one link)
+#: keeps the variance-keeping rule. An odd activation (tanh) gains nothing from mirrored
+#: pairs (phi(z) - phi(-z) = 2 phi(z)) and keeps it too.
+AUTO_MIN_LINKS = 2
+
+#: A chain whose activation's length map expands (slope > 1 at the fixed point) is
+#: reported when a deviation doubles along it: slope^links >= DOUBLING (GELU from 6
+#: links, SiLU 5, Mish 10, Hardswish 4).
 DOUBLING = 2.0
 
 
@@ -414,6 +422,15 @@ def _expands(act: object, links: int) -> bool:
     return slope > 1.0 + 1e-6 and rules.chain_growth(slope, links) >= DOUBLING
 
 
+def _auto_mirrors(act: object, links: int) -> bool:
+    """Whether "auto" makes a chain link through ``act`` looks-linear (AUTO_MIN_LINKS)."""
+    from .._core.activations import Activation
+
+    if not isinstance(act, Activation) or links < AUTO_MIN_LINKS:
+        return False
+    return not is_odd(act)
+
+
 def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
     """Whether layer ``info`` reads mirrored pairs (its chain link in) and writes them
     (its link out). Both ends of a link decide alike: the same activation, the same
@@ -423,7 +440,7 @@ def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
         return False, False
 
     def wanted(act: object) -> bool:
-        return not only_expanding or _expands(act, info.chain_links)
+        return not only_expanding or _auto_mirrors(act, info.chain_links)
 
     out_ok = bool(info.activation_to) and w.shape[0] % 2 == 0 and wanted(info.output_activation)
     in_ok = info.activation_from is not None and w.shape[1] % 2 == 0 and wanted(
@@ -462,17 +479,20 @@ def _with_looks_linear(info: LayerInfo, plan: Plan | None, only_expanding: bool)
 
 
 def _why_not_mirrored(info: LayerInfo) -> str | None:
-    """Why a layer of an expanding chain ("auto" would mirror it) is not mirrored: its
-    width is odd (the mirrored pairs need an even one). None where no chain asks."""
+    """Why a layer of a chain "auto" would mirror is not mirrored: its width is odd (the
+    mirrored pairs need an even one); with the growth of deviations where the chain's
+    map expands. None where no chain asks."""
     w = getattr(info.module, "weight", None)
     if not isinstance(w, torch.Tensor) or w.dim() < 2:
         return None
     for act, linked, axis in ((info.input_activation, info.activation_from is not None, 1),
                               (info.output_activation, bool(info.activation_to), 0)):
-        if linked and _expands(act, info.chain_links) and w.shape[axis] % 2:
-            slope = variance_map_slope(act)  # type: ignore[arg-type]
-            return (f"odd width {w.shape[axis]} (the mirrored pairs need an even one), so "
-                    f"deviations grow x{slope:.3g} per layer along this chain")
+        if linked and _auto_mirrors(act, info.chain_links) and w.shape[axis] % 2:
+            why = f"odd width {w.shape[axis]} (the mirrored pairs need an even one)"
+            if _expands(act, info.chain_links):
+                slope = variance_map_slope(act)  # type: ignore[arg-type]
+                why += f", so deviations grow x{slope:.3g} per layer along this chain"
+            return why
     return None
 
 
