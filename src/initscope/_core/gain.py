@@ -132,14 +132,7 @@ def variance_map_slope(act: Activation) -> float:
     >>> round(variance_map_slope(activation("relu")), 12)
     1.0
     """
-    if act.key is not None and act.smooth_known:
-        return _registry_slope(act.key, act.param)
-    return _slope(act)
-
-
-@memo(256)
-def _registry_slope(key: str, param: float | None) -> float:
-    return _slope(activation(key, param))
+    return float(_per_activation("slope", act))
 
 
 def _slope(act: Activation) -> float:
@@ -158,14 +151,7 @@ def is_odd(act: Activation) -> bool:
     >>> is_odd(activation("tanh")), is_odd(activation("gelu"))
     (True, False)
     """
-    if act.key is not None and act.smooth_known:
-        return _registry_odd(act.key, act.param)
-    return _odd(act)
-
-
-@memo(256)
-def _registry_odd(key: str, param: float | None) -> bool:
-    return _odd(activation(key, param))
+    return bool(_per_activation("odd", act))
 
 
 def _odd(act: Activation) -> bool:
@@ -173,3 +159,20 @@ def _odd(act: Activation) -> bool:
     even = gaussian_expectation(lambda z: (act.fn(z) + act.fn(-z)) ** 2, cuts,
                                 verify=not act.smooth_known)
     return even <= 1e-20 * max(second_moment(act), 1e-300)
+
+
+#: Properties of an activation computed by quadrature, cached for registry activations
+#: (by name and parameter; a callable's are computed each time: two callables may share
+#: a name).
+_PROPERTIES: dict[str, Callable[[Activation], float | bool]] = {"slope": _slope, "odd": _odd}
+
+
+def _per_activation(what: str, act: Activation) -> float | bool:
+    if act.key is not None and act.smooth_known:
+        return _registry_property(what, act.key, act.param)
+    return _PROPERTIES[what](act)
+
+
+@memo(512)
+def _registry_property(what: str, key: str, param: float | None) -> float | bool:
+    return _PROPERTIES[what](activation(key, param))

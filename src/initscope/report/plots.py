@@ -113,6 +113,11 @@ def diagnosis_figure(diagnosis: Any, *, title: str = "", out: str | Path | None 
         _hist_lines(a2, hidden, "grad_hist", grad_title, "dL / d pre-activation")
     else:
         _hist_lines(a2, weighted, "grad_hist", grad_title, "dL / d pre-activation")
+    return _finish(fig, title, out)
+
+
+def _finish(fig: Any, title: str, out: str | Path | None) -> Any:
+    """The figure's title, its layout, and a copy to ``out`` when given."""
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -175,12 +180,7 @@ def depth_figure(diagnosis: Any, *, title: str = "", out: str | Path | None = No
         ax.set_title(label, fontsize=10)
         if ax.has_data() and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    if out is not None:
-        fig.savefig(out)
-    return fig
+    return _finish(fig, title, out)
 
 
 def comparison_figure(comparison: Any, *, out: str | Path | None = None) -> Any:
