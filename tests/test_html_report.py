@@ -29,6 +29,17 @@ def chromium() -> str:
     return CHROMIUM
 
 
+def _opened(chromium: str, page, tmp_path) -> subprocess.CompletedProcess[str]:
+    """The page opened offline in headless Chromium: its DOM after load on stdout, the
+    console on stderr."""
+    r = subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
 def _report(tmp_path, scheme: str):
     model = mlp(5, 128, nn.Tanh)
     initscope.initialize(model, scheme, seed=0)
@@ -39,11 +50,7 @@ def _report(tmp_path, scheme: str):
 @pytest.mark.parametrize("scheme", ["glorot_standard", "xavier"])
 def test_report_renders_offline_with_figures_and_no_console_errors(tmp_path, chromium, scheme):
     d, page = _report(tmp_path, scheme)
-    r = subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _opened(chromium, page, tmp_path)
     dom = r.stdout
     assert 'data-figures-ok="yes"' in dom and 'data-figures="2"' in dom
     console = [line for line in r.stderr.splitlines() if "CONSOLE" in line]
@@ -90,11 +97,7 @@ def test_reproduction_report_renders_offline(tmp_path, chromium):
     assert "http://" not in text and "https://" not in text
     assert text.count("data:image/png;base64,") == 1
     assert "A reproduction &amp; its &lt;claims&gt;" in text
-    r = subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _opened(chromium, page, tmp_path)
     assert 'data-figures-ok="yes"' in r.stdout and 'data-figures="1"' in r.stdout
     assert "60.7 vs 69.8" in r.stdout and "Produced by" in r.stdout
     assert [line for line in r.stderr.splitlines() if "CONSOLE" in line] == []
@@ -185,11 +188,7 @@ def test_gradient_histograms_show_the_hidden_layers():
 
 def test_transformer_report_renders_offline(tmp_path, chromium):
     _, page = _gpt_report(tmp_path)
-    r = subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _opened(chromium, page, tmp_path)
     assert 'data-figures-ok="yes"' in r.stdout and 'data-figures="2"' in r.stdout
     assert "block h.2" in r.stdout
     assert [line for line in r.stderr.splitlines() if "CONSOLE" in line] == []
