@@ -129,7 +129,12 @@ def test_saxe2014_smoke():
     Scaled Gaussian: depth 32 does not learn within the budget, or takes over 2x longer."""
     result = run("saxe2014", get("saxe2014").Config.smoke())
     steps = {(r["init"], r["depth"]): (r["steps_to_threshold"] if r["reached"] else None)
-             for r in result.rows}
+             for r in result.rows if not r["rate"].startswith("tuned")}
+    tuned = {(r["init"], r["depth"]): r for r in result.rows if r["rate"].startswith("tuned")}
+    assert len(tuned) == len(steps)  # the tuned-rate rows are in the table (and the CSV)
+    # a tuned rate learns at least as fast as the base rate where both learn
+    assert tuned["orthogonal", 8]["steps_to_threshold"] <= steps["orthogonal", 8]
+    assert tuned["orthogonal", 8]["rate"].endswith(" / depth")
     ortho = {d: steps["orthogonal", d] for d in (2, 8, 32)}
     assert all(v is not None for v in ortho.values()), ortho
     assert ortho[32] < 2 * ortho[8]  # type: ignore[operator]

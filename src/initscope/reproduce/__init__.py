@@ -32,7 +32,7 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
 #: Seconds a full run takes on the reference machine (2 CPU cores), as measured for the
 #: committed docs/results (a test keeps the two within 2x of each other).
 EXPECTED_SECONDS: dict[str, int] = {
-    "glorot2010": 540, "symmetry": 25, "saturation": 35, "he2015": 60, "saxe2014": 50,
+    "glorot2010": 540, "symmetry": 25, "saturation": 35, "he2015": 60, "saxe2014": 120,
     "lsuv": 30, "critical-depth": 85, "real-models": 1115, "activations": 1500,
 }
 
