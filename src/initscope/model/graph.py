@@ -17,6 +17,7 @@ recipes), and fused projections whose output is split in equal parts (QKV).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -578,8 +579,7 @@ def _activation_links(trace: Trace, roles: list[_Role], layers: dict[str, LayerI
         if node.kind == "module" and roles[node.index].role == "layer" and \
                 node.target in layers:
             first.setdefault(node.target, node.index)
-    calls = {n: sum(1 for node in trace.nodes if node.kind == "module" and node.target == n)
-             for n in first}
+    calls = Counter(node.target for node in trace.nodes if node.kind == "module")
     links: dict[str, tuple[str, ...]] = {}
     for name, index in first.items():
         family = _link_family(layers[name])
