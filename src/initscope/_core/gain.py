@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from ._cache import memo
 from .activations import Activation, activation
 from .quadrature import TAIL, gaussian_expectation
 
+T = TypeVar("T")
 Criterion = Literal["forward", "backward", "torch"]
 CRITERIA: tuple[str, ...] = ("forward", "backward", "torch")
 
@@ -97,6 +98,39 @@ def _torch_gain(act: Activation) -> float:
     return act.torch_gain
 
 
+def mirrored(act: Activation, sign: float = -1.0) -> Activation:
+    """phi(x) + sign phi(-x) as an activation: with sign -1, psi(x) = phi(x) - phi(-x),
+    what a looks-linear layer reads from a mirrored pair (twice phi's odd part); with
+    +1, twice its even part. Its kinks are phi's and their mirror images."""
+    cuts = tuple(sorted({*act.breakpoints, *(-b for b in act.breakpoints)}))
+    label = "mirrored pairs" if sign < 0 else "even part"
+    return Activation(f"{act.name} ({label})", lambda x: act.fn(x) + sign * act.fn(-x),
+                      lambda x: act.derivative(x) - sign * act.derivative(-x), cuts,
+                      smooth_known=act.smooth_known)
+
+
+def moment_slope(act: Activation, q: float) -> float:
+    """dM/dq for M(q) = E[phi(sqrt(q) z)^2]: by Stein's lemma E[phi(u) phi'(u) u] / q,
+    u ~ N(0, q) (phi' only: kinks, as hardswish's, need no phi''); q = 0 as q -> 0+."""
+    q = max(q, 1e-24)
+    return gaussian_expectation(lambda u: act.fn(u) * act.derivative(u) * u, act.breakpoints,
+                                std=math.sqrt(q), verify=not act.smooth_known) / q
+
+
+def activation_property(compute: Callable[[Activation], T], act: Activation) -> T:
+    """``compute(act)``, cached for registry activations (by ``compute``, name and
+    parameter); a callable's is computed each time (two callables may share a name)."""
+    if act.key is not None and act.smooth_known:
+        return cast(T, _registry_property(compute, act.key, act.param))
+    return compute(act)
+
+
+@memo(512)
+def _registry_property(compute: Callable[[Activation], object], key: str,
+                       param: float | None) -> object:
+    return compute(activation(key, param))
+
+
 def looks_linear_gain(act: Activation) -> float:
     """The gain of a looks-linear layer (Balduzzi et al. 2017, "The Shattered Gradients
     Problem", sec. 5): mirrored units carry phi(z) and phi(-z), the mirrored weights read
@@ -111,9 +145,7 @@ def looks_linear_gain(act: Activation) -> float:
     >>> round(looks_linear_gain(activation("leaky_relu", 0.2)), 12)
     0.833333333333
     """
-    cuts = sorted({*act.breakpoints, *(-b for b in act.breakpoints)})
-    m = gaussian_expectation(lambda z: (act.fn(z) - act.fn(-z)) ** 2, cuts,
-                             verify=not act.smooth_known)
+    m = second_moment(mirrored(act))
     if not m > 0 or not math.isfinite(m):
         raise ValueError(f"activation {act.name} has E[(phi(z) - phi(-z))^2] = {m!r}: an even "
                          "function (or one without a finite odd part) cannot look linear")
@@ -132,16 +164,14 @@ def variance_map_slope(act: Activation) -> float:
     >>> round(variance_map_slope(activation("relu")), 12)
     1.0
     """
-    return float(_per_activation("slope", act))
+    return activation_property(_slope, act)
 
 
 def _slope(act: Activation) -> float:
     m = second_moment(act)
     if not 0 < m < math.inf:
         raise ValueError(f"activation {act.name} has E[phi(z)^2] = {m!r}: no length map")
-    d = gaussian_expectation(lambda z: act.fn(z) * act.derivative(z) * z, act.breakpoints,
-                             verify=not act.smooth_known)
-    return d / m
+    return moment_slope(act, 1.0) / m
 
 
 def is_odd(act: Activation) -> bool:
@@ -151,28 +181,8 @@ def is_odd(act: Activation) -> bool:
     >>> is_odd(activation("tanh")), is_odd(activation("gelu"))
     (True, False)
     """
-    return bool(_per_activation("odd", act))
+    return activation_property(_odd, act)
 
 
 def _odd(act: Activation) -> bool:
-    cuts = sorted({*act.breakpoints, *(-b for b in act.breakpoints)})
-    even = gaussian_expectation(lambda z: (act.fn(z) + act.fn(-z)) ** 2, cuts,
-                                verify=not act.smooth_known)
-    return even <= 1e-20 * max(second_moment(act), 1e-300)
-
-
-#: Properties of an activation computed by quadrature, cached for registry activations
-#: (by name and parameter; a callable's are computed each time: two callables may share
-#: a name).
-_PROPERTIES: dict[str, Callable[[Activation], float | bool]] = {"slope": _slope, "odd": _odd}
-
-
-def _per_activation(what: str, act: Activation) -> float | bool:
-    if act.key is not None and act.smooth_known:
-        return _registry_property(what, act.key, act.param)
-    return _PROPERTIES[what](act)
-
-
-@memo(512)
-def _registry_property(what: str, key: str, param: float | None) -> float | bool:
-    return _PROPERTIES[what](activation(key, param))
+    return second_moment(mirrored(act, 1.0)) <= 1e-20 * max(second_moment(act), 1e-300)

@@ -118,6 +118,21 @@ def chain_growth(slope: float, links: int) -> float:
     return slope ** links
 
 
+#: A chain is called unstable when a deviation at least doubles along it.
+DOUBLING = 2.0
+
+
+def deviation_doubles(slope: float, links: int) -> bool:
+    """Whether a length map of ``slope`` at its fixed point expands (slope > 1) enough
+    that a deviation doubles along ``links`` activations: chain_growth >= DOUBLING (GELU,
+    slope 1.144, from 6 links; SiLU 5, Mish 10, Hardswish 4).
+
+    >>> deviation_doubles(1.144, 6), deviation_doubles(1.144, 5), deviation_doubles(1.0, 99)
+    (True, False, False)
+    """
+    return slope > 1.0 + 1e-6 and chain_growth(slope, links) >= DOUBLING
+
+
 def critical(sigma_w2: float, sigma_b2: float) -> tuple[VarianceScaling, float, float]:
     """The edge-of-chaos draw (Schoenholz et al. 2017, eq. 1's convention): weights
     N(0, sigma_w2 / fan_in), biases N(0, sigma_b2). Returns the weights' rule, their gain

@@ -272,6 +272,7 @@ def _chains(graph: LayerGraph) -> list[Chain]:
     """The graph's plain chains of links, one record per (chain, activation): its
     activation's length-map slope and whether its weights are mirrored (looks-linear)."""
     from .._core.gain import variance_map_slope
+    from .predict import mirrored_halves
 
     found: dict[tuple[int, str], list[LayerInfo]] = {}
     heads: dict[str, int] = {}
@@ -292,19 +293,9 @@ def _chains(graph: LayerGraph) -> list[Chain]:
             continue
         last = graph.layers[producers[-1].activation_to[-1]]
         out.append(Chain(act.name, slope, len(producers), producers[0].name, last.name,
-                         all(_mirrored_out(p) for p in producers)))
+                         all(mirrored_halves(getattr(p.module, "weight", None), 0)
+                             for p in producers)))
     return out
-
-
-def _mirrored_out(info: LayerInfo) -> bool:
-    """Whether a layer's output units come in mirrored pairs (rows i and i + out/2 of
-    its weight opposite): how a looks-linear layer writes."""
-    w = getattr(info.module, "weight", None)
-    if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.shape[0] % 2:
-        return False
-    half = w.shape[0] // 2
-    with torch.no_grad():
-        return bool(torch.equal(w[:half], -w[half:])) and bool(w[:half].any())
 
 
 def _nonfinite_cause(model: nn.Module, args: Inputs, info: LayerInfo) -> str:

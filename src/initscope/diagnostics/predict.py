@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .._core.activations import Activation, activation
+from .._core.gain import mirrored, moment_slope
 from .._tensor_moments import mean_square
 from ..model.apply import initialize
 from ..model.graph import LayerGraph, LayerInfo, layer_graph, weight_fans
@@ -105,24 +106,13 @@ def predict(
     return predict_chain(clone, graph, q0)
 
 
-def _reads_mirrored_pairs(info: LayerInfo) -> bool:
-    """Whether the layer's weight reads its input in mirrored pairs (columns j and
-    j + in/2 opposite): a looks-linear layer's."""
-    w = getattr(info.module, "weight", None)
-    if info.activation_from is None or not isinstance(w, torch.Tensor) or w.dim() < 2 \
-            or w.shape[1] % 2:
+def mirrored_halves(w: object, axis: int) -> bool:
+    """Whether a weight's two halves along ``axis`` are opposite and not zero: how a
+    looks-linear layer reads (axis 1) and writes (axis 0) mirrored pairs."""
+    if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.shape[axis] % 2:
         return False
-    half = w.shape[1] // 2
-    with torch.no_grad():
-        return bool(torch.equal(w[:, :half], -w[:, half:])) and bool(w[:, :half].any())
-
-
-def _odd_part(act: Activation) -> Activation:
-    """psi(x) = phi(x) - phi(-x), what a mirrored pair carries."""
-    cuts = tuple(sorted({*act.breakpoints, *(-b for b in act.breakpoints)}))
-    return Activation(f"{act.name} (mirrored pairs)", lambda x: act.fn(x) - act.fn(-x),
-                      lambda x: act.derivative(x) + act.derivative(-x), cuts,
-                      smooth_known=act.smooth_known)
+    first, second = w.detach().chunk(2, dim=axis)
+    return bool(torch.equal(first, -second)) and bool(first.any())
 
 
 def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
@@ -133,7 +123,7 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
     modules = dict(model.named_modules())
     out: list[LayerPrediction] = []
     acts: list[Activation] = []  # the nonlinearity in front of each predicted layer
-    mirrored: list[bool] = []  # whether the layer reads mirrored pairs (looks-linear)
+    reads_pairs: list[bool] = []  # whether the layer reads mirrored pairs (looks-linear)
     q_last: float | None = None
     for info in sorted((i for i in graph if i.order >= 0), key=lambda i: i.order):
         if info.kind == "norm":
@@ -147,10 +137,11 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
         sw2, sw2_back, sb2 = sig
         act = info.input_activation if info.input_activation is not None else activation(
             "identity")
-        pairs = info.input_activation is not None and _reads_mirrored_pairs(info)
+        pairs = info.input_activation is not None and info.activation_from is not None and \
+            mirrored_halves(getattr(info.module, "weight", None), 1)
         # looks-linear: the layer reads psi = phi(z) - phi(-z) of each mirrored pair, with
         # its sigma_w2 spread over twice the inputs
-        fwd_act, fwd_sw2 = (_odd_part(act), 0.5 * sw2) if pairs else (act, sw2)
+        fwd_act, fwd_sw2 = (mirrored(act), 0.5 * sw2) if pairs else (act, sw2)
         if info.input_source == "input":
             q_in: float | None = q0
         elif info.input_source == "norm":
@@ -167,19 +158,17 @@ def predict_chain(model: nn.Module, graph: LayerGraph, q0: float,
             q_out = None
         slope = None
         if q_out is not None and q_in is not None:
-            from ..theory.meanfield import _moment_slope
-
-            slope = fwd_sw2 * _moment_slope(fwd_act, q_in)
+            slope = fwd_sw2 * moment_slope(fwd_act, q_in)
         out.append(LayerPrediction(info.name, info.kind, info.input_source, fwd_act.name, sw2,
                                    sw2_back, sb2, q_in, q_out, slope=slope))
         acts.append(act)
-        mirrored.append(pairs)
+        reads_pairs.append(pairs)
         q_last = q_out
-    return _with_gradients(out, acts, mirrored)
+    return _with_gradients(out, acts, reads_pairs)
 
 
 def _with_gradients(layers: list[LayerPrediction], acts: list[Activation],
-                    mirrored: list[bool]) -> list[LayerPrediction]:
+                    reads_pairs: list[bool]) -> list[LayerPrediction]:
     """Backward: Var[dL/dh_l] = sigma_w2_back(l+1) E[phi'(h_l)^2] Var[dL/dh_(l+1)], from
     the last layer down, along the chain. Where layer l+1 reads mirrored pairs and its
     own output is mirrored too (the middle of a looks-linear chain), its gradient comes
@@ -197,8 +186,9 @@ def _with_gradients(layers: list[LayerPrediction], acts: list[Activation],
             ratio = None
             continue
         ratio = ratio * nxt.sigma_w2_backward * _moment(acts[i], cur.q_out, derivative=True)
-        if mirrored[i] and i + 1 < len(layers) and mirrored[i + 1] and nxt.q_out is not None:
-            odd = _odd_part(acts[i + 1])
+        if reads_pairs[i] and i + 1 < len(layers) and reads_pairs[i + 1] and \
+                nxt.q_out is not None:
+            odd = mirrored(acts[i + 1])
             ratio *= 0.5 * _moment(odd, nxt.q_out, derivative=True) / _moment(
                 acts[i + 1], nxt.q_out, derivative=True)
         if not math.isfinite(ratio):

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._core import schemes as rules
 from .records import Severity, Verdict
 
 if TYPE_CHECKING:
@@ -283,13 +284,14 @@ def unstable_chains(chains: list[Chain]) -> list[Verdict]:
     never acts)."""
     out = []
     for c in chains:
-        if c.mirrored or not c.slope > 1.0 + 1e-6 or c.slope ** c.links < 2.0:
+        if c.mirrored or not rules.deviation_doubles(c.slope, c.links):
             continue
         out.append(Verdict(
             "unstable_variance_map",
             f"{c.activation} chain of {c.links + 1} layers ({c.first} .. {c.last}): the "
             f"length map's slope at its fixed point is {c.slope:.3g}, so deviations grow "
-            f"x{c.slope:.3g} per layer (x{c.slope ** c.links:.3g} along the chain)",
+            f"x{c.slope:.3g} per layer (x{rules.chain_growth(c.slope, c.links):.3g} along the "
+            "chain)",
             f"The second moment of {c.activation} pre-activations has an unstable fixed "
             "point: E[phi(sqrt(q) z)^2] / q rises with q, so no gain holds it, and the "
             "deviations finite width makes grow geometrically with depth (a 100-layer GELU "

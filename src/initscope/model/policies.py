@@ -46,9 +46,9 @@ from torch import nn
 
 from .. import init
 from .._core import schemes as rules
-from .._core._cache import memo
+from .._core.activations import Activation
 from .._core.fans import Fans, FanSpec
-from .._core.gain import is_odd, looks_linear_gain, variance_map_slope
+from .._core.gain import activation_property, is_odd, looks_linear_gain, variance_map_slope
 from .._core.scaling import Draw, VarianceScaling
 from .._torch_sampling import draw_for
 from .graph import LayerInfo, input_gain, out_axis, weight_fans
@@ -404,31 +404,22 @@ _AUTO_LAYERS = _standard(_auto_weight)
 #: pairs (phi(z) - phi(-z) = 2 phi(z)) and keeps it too.
 AUTO_MIN_LINKS = 2
 
-#: A chain whose activation's length map expands (slope > 1 at the fixed point) is
-#: reported when a deviation doubles along it: slope^links >= DOUBLING (GELU from 6
-#: links, SiLU 5, Mish 10, Hardswish 4).
-DOUBLING = 2.0
 
-
-def _expands(act: object, links: int) -> bool:
-    from .._core.activations import Activation
-
-    if not isinstance(act, Activation):
+def _expands(act: Activation | None, links: int) -> bool:
+    """Whether a chain through ``act`` is one diagnose calls unstable
+    (:func:`initscope._core.schemes.deviation_doubles`)."""
+    if act is None:
         return False
     try:
         slope = variance_map_slope(act)
     except ValueError:
         return False
-    return slope > 1.0 + 1e-6 and rules.chain_growth(slope, links) >= DOUBLING
+    return rules.deviation_doubles(slope, links)
 
 
-def _auto_mirrors(act: object, links: int) -> bool:
+def _auto_mirrors(act: Activation | None, links: int) -> bool:
     """Whether "auto" makes a chain link through ``act`` looks-linear (AUTO_MIN_LINKS)."""
-    from .._core.activations import Activation
-
-    if not isinstance(act, Activation) or links < AUTO_MIN_LINKS:
-        return False
-    return not is_odd(act)
+    return act is not None and links >= AUTO_MIN_LINKS and not is_odd(act)
 
 
 def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
@@ -439,7 +430,7 @@ def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
     if not isinstance(w, torch.Tensor) or w.dim() < 2 or info.kind not in ("linear", "conv"):
         return False, False
 
-    def wanted(act: object) -> bool:
+    def wanted(act: Activation | None) -> bool:
         return not only_expanding or _auto_mirrors(act, info.chain_links)
 
     out_ok = bool(info.activation_to) and w.shape[0] % 2 == 0 and wanted(info.output_activation)
@@ -489,8 +480,8 @@ def _why_not_mirrored(info: LayerInfo) -> str | None:
                               (info.output_activation, bool(info.activation_to), 0)):
         if linked and _auto_mirrors(act, info.chain_links) and w.shape[axis] % 2:
             why = f"odd width {w.shape[axis]} (the mirrored pairs need an even one)"
-            if _expands(act, info.chain_links):
-                slope = variance_map_slope(act)  # type: ignore[arg-type]
+            if act is not None and _expands(act, info.chain_links):
+                slope = variance_map_slope(act)
                 why += f", so deviations grow x{slope:.3g} per layer along this chain"
             return why
     return None
@@ -526,23 +517,10 @@ def _critical(info: LayerInfo) -> Plan | None:
     return plan
 
 
-def _stable_critical(act: object) -> tuple[float, float]:
-    from .._core.activations import Activation
-
-    assert isinstance(act, Activation)
-    if act.key is not None and act.smooth_known:
-        return _registry_critical(act.key, act.param)
+def _stable_critical(act: Activation) -> tuple[float, float]:
     from ..theory.meanfield import stable_critical_point
 
-    return stable_critical_point(act)
-
-
-@memo(64)
-def _registry_critical(key: str, param: float | None) -> tuple[float, float]:
-    from .._core.activations import activation
-    from ..theory.meanfield import stable_critical_point
-
-    return stable_critical_point(activation(key, param))
+    return activation_property(stable_critical_point, act)
 
 
 def _looks_linear(info: LayerInfo) -> Plan | None:

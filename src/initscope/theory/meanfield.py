@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._core.activations import Activation
+from .._core.gain import moment_slope
 from .._core.quadrature import gaussian_expectation, gaussian_product_expectation
 from .._gain import ActivationLike, resolve_activation
 
@@ -410,14 +411,6 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: float = 0.0, *,
     return math.sqrt(a * b)
 
 
-def _moment_slope(act: Activation, q: float) -> float:
-    """dM/dq for M(q) = E[phi(sqrt(q) z)^2]: by Stein's lemma E[phi(u) phi'(u) u] / q,
-    u ~ N(0, q) (phi' only: kinks, as hardswish's, need no phi'')."""
-    q = max(q, 1e-24)
-    return gaussian_expectation(lambda u: act.fn(u) * act.derivative(u) * u, act.breakpoints,
-                                std=math.sqrt(q), verify=not act.smooth_known) / q
-
-
 #: A variance map whose slope at its fixed point is within this of 1 is neutral (ReLU's,
 #: the identity's: exactly 1).
 NEUTRAL_TOL = 1e-6
@@ -478,11 +471,11 @@ def variance_map_stability(activation: ActivationLike, sigma_w2: float | None = 
         raise ValueError(f"{act.name} at sigma_w2={sigma_w2}, sigma_b2={sigma_b2} has q* = "
                          f"{q} from q0 = {q0}: the signal vanishes or explodes, no fixed "
                          "point to be stable")
-    slope = sigma_w2 * _moment_slope(act, q)
+    slope = sigma_w2 * moment_slope(act, q)
     # With no bias a fixed point q has sigma_w2 = q / M(q) and slope q M'(q) / M(q): it
     # can be stable somewhere iff d log M / d log q < 1 somewhere.
     grid = np.logspace(-3.0, 3.0, 25)
-    zero_bias = any(float(g) * _moment_slope(act, float(g)) < (1.0 - NEUTRAL_TOL) *
+    zero_bias = any(float(g) * moment_slope(act, float(g)) < (1.0 - NEUTRAL_TOL) *
                     gaussian_moment(act, float(g)) for g in grid)
     return Stability(act.name, sigma_w2, sigma_b2, q, slope, zero_bias)
 
@@ -512,7 +505,7 @@ def stable_critical_point(activation: ActivationLike) -> tuple[float, float]:
         except ValueError:
             continue
         q = q_star(act, sw2, sb2, q0=sb2)
-        if 0.0 < q < math.inf and sw2 * _moment_slope(act, q) < 1.0 - NEUTRAL_TOL:
+        if 0.0 < q < math.inf and sw2 * moment_slope(act, q) < 1.0 - NEUTRAL_TOL:
             return sw2, sb2
     try:
         return critical_sigma_w2(act, 0.0), 0.0
