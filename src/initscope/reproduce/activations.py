@@ -172,9 +172,12 @@ _NOTES = (
     "{seeds} seeds; chance 10%. Looks-linear and critical are the two data-free schemes "
     "that keep the signal where the variance map expands (GELU, SiLU, Mish, Hardswish); "
     "'auto' makes every plain chain looks-linear unless its activation is odd (tanh), "
-    "where it keeps the variance-keeping gain, 1.59: that keeps tanh's variance but puts "
-    "it in the chaotic phase (chi_1 = 1.18), and at this depth it trains worse than "
-    "Xavier's gain 1, tanh's zero-bias critical point, whose variance decays."
+    "whose mirrored pairs would carry nothing new: there it is orthogonal at tanh's stable "
+    "edge of chaos (sigma_w2 1.761, biases N(0, 0.05); Pennington et al. 2017), which "
+    "holds the signal at the fixed point q* = 0.57 and its correlations too. The "
+    "variance-keeping gain (1.59) it used before kept the variance but put tanh in the "
+    "chaotic phase and trained worse than Xavier (benchmarks/results/"
+    "design_measurements.md); 'critical' is the same point with Gaussian weights."
 )
 
 
