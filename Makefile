@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-c constraints.txt -e ".[dev,jax,flax,ray,docs,data]"
+	# mup (the reference muP package the tests compare with) declares torchvision and
+	# seaborn, which it does not need and the pinned CPU torch cannot take: no deps
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		-c constraints.txt mup==1.0.0
 	touch $(STAMP)
 
 # The main job on its built-in default: Glorot & Bengio's 5 x 1000 tanh network under

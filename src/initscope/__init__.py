@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from . import theory as theory
     from ._sweep import sweep as sweep
     from .diagnostics import compare as compare
+    from .diagnostics import coord_check as coord_check
     from .diagnostics import diagnose as diagnose
     from .guard import invariant_init as invariant_init
     from .model import InitReport as InitReport
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .model import initialize as initialize
     from .model import layer_graph as layer_graph
     from .model import lsuv as lsuv
+    from .model import mup as mup
 
 __version__ = "0.1.0"
 
@@ -88,6 +90,8 @@ _LAZY_ATTRS = {
     "LayerInfo": "model",
     "LayerGraph": "model",
     "lsuv": "model",
+    "mup": "model",
+    "coord_check": "diagnostics",
     "diagnose": "diagnostics",
     "compare": "diagnostics",
     "invariant_init": "guard",

@@ -2,6 +2,8 @@
 
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
+from ._coord_check import CoordCheck as CoordCheck
+from ._coord_check import coord_check as coord_check
 from ._diagnose import diagnose as diagnose
 from .layer_jacobian import LayerJacobian as LayerJacobian
 from .layer_jacobian import layer_jacobian_singular_values as layer_jacobian_singular_values
@@ -16,6 +18,7 @@ from .spectrum import jacobian_spectrum as jacobian_spectrum
 
 __all__ = [
     "Comparison",
+    "CoordCheck",
     "Diagnosis",
     "JacobianSpectrum",
     "LayerJacobian",
@@ -24,6 +27,7 @@ __all__ = [
     "Monitor",
     "Verdict",
     "compare",
+    "coord_check",
     "diagnose",
     "jacobian_spectrum",
     "layer_jacobian_singular_values",

@@ -5,6 +5,10 @@ from ._lsuv import LSUVRecord as LSUVRecord
 from ._lsuv import LSUVReport as LSUVReport
 from ._lsuv import lsuv as lsuv
 from ._lsuv import lsuv_dataloader as lsuv_dataloader
+from ._mup import MupEntry as MupEntry
+from ._mup import MupPlan as MupPlan
+from ._mup import mup as mup
+from ._mup import mup_from_state_dict as mup_from_state_dict
 from .apply import InitReport as InitReport
 from .apply import ParamRecord as ParamRecord
 from .apply import initialize as initialize
@@ -22,6 +26,8 @@ __all__ = [
     "LSUVReport",
     "LayerGraph",
     "LayerInfo",
+    "MupEntry",
+    "MupPlan",
     "ParamInit",
     "ParamRecord",
     "Policy",
@@ -30,4 +36,6 @@ __all__ = [
     "layer_graph",
     "lsuv",
     "lsuv_dataloader",
+    "mup",
+    "mup_from_state_dict",
 ]
