@@ -92,10 +92,27 @@ def server(site):
         httpd.server_close()
 
 
-@pytest.mark.parametrize("page,figures", [("index.html", 1), ("questions/saturation.html", 0),
-                                          ("reference/api.html", 0)])
+def test_formulas_become_mathml_at_build_time(site):
+    """$...$ and $$...$$ are MathML in the built page (latex2mathml: no script, no web
+    font, no network); code keeps its dollars."""
+    page = (site / "questions" / "why-xavier-works.html").read_text()
+    assert page.count("<math") >= 5 and 'display="block"' in page
+    assert "\\operatorname" not in page and "$n_" not in page
+    sys.path.insert(0, str(DOCS / "hooks"))
+    try:
+        from formulas import math_to_mathml
+    finally:
+        sys.path.remove(str(DOCS / "hooks"))
+    assert math_to_mathml("`$x$` costs $5, not $y$").startswith("`$x$` costs $5, not <math")
+    # a formula opening a line stays in its paragraph (not a raw-HTML block)
+    assert math_to_mathml("a\n$1/m$ b").startswith("a\n&#8203;<math")
+
+
+@pytest.mark.parametrize("page,figures,formulas", [
+    ("index.html", 1, 0), ("questions/saturation.html", 0, 0), ("reference/api.html", 0, 0),
+    ("questions/why-xavier-works.html", 1, 7)])
 def test_pages_render_in_chromium_with_figures_and_a_clean_console(server, tmp_path, page,
-                                                                   figures):
+                                                                   figures, formulas):
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium must be installed in CI (make test installs it as root)")
@@ -106,5 +123,6 @@ def test_pages_render_in_chromium_with_figures_and_a_clean_console(server, tmp_p
         capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f'data-figures="{figures}" data-figures-ok="yes"' in r.stdout
+    assert f'data-math="{formulas}" data-math-ok="yes"' in r.stdout
     console = [line for line in r.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console

@@ -1,4 +1,9 @@
-"""Why is good initialization essential? Same network, same data, same steps of SGD."""
+"""Why is good initialization essential? Same network, same data, same steps of SGD.
+
+Draws docs/assets/why_init_matters.png: the signal and gradient by layer at init, the
+picture behind the accuracies."""
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -40,3 +45,11 @@ for scheme in ("glorot_standard", "xavier", "auto"):
     print(f"{scheme:16s} training accuracy after 300 SGD steps: {accuracy[scheme]:.1%}")
 print("chance: 10%")
 assert accuracy["glorot_standard"] < 0.3 < 0.6 < min(accuracy["xavier"], accuracy["auto"])
+
+from initscope.report.plots import comparison_figure  # noqa: E402
+
+c = initscope.compare(make, x[:512], ["glorot_standard", "xavier", "auto"],
+                      target=y[:512])
+out = Path(__file__).resolve().parent.parent / "assets" / "why_init_matters.png"
+comparison_figure(c, out=out)
+print(f"wrote {out.name}")

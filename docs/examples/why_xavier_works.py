@@ -1,4 +1,8 @@
-"""Why does Xavier initialization work? Forward and backward variance, layer by layer."""
+"""Why does Xavier initialization work? Forward and backward variance, layer by layer.
+
+Draws docs/assets/why_xavier_works.png, the page's picture of the same numbers."""
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -26,6 +30,11 @@ shrink_std = std.act_second_moment[19] / std.act_second_moment[0]
 shrink_xav = xav.act_second_moment[19] / xav.act_second_moment[0]
 print(f"activation E[x^2], layer 20 / layer 1: standard {shrink_std:.1e}, xavier {shrink_xav:.2f}")
 assert shrink_std < 1e-3 < 0.05 < shrink_xav
+from initscope.report.plots import comparison_figure  # noqa: E402
+
+out = Path(__file__).resolve().parent.parent / "assets" / "why_xavier_works.png"
+comparison_figure(c, out=out)
+print(f"wrote {out.name}")
 
 # Glorot & Bengio's own measure: the mean singular value of each layer-to-layer Jacobian
 # d h_{l+1} / d h_l (they report ~0.5 for the standard init, ~0.8 for the normalized one).

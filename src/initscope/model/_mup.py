@@ -210,8 +210,9 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
     >>> def mlp(d): return nn.Sequential(nn.Linear(8, d), nn.ReLU(), nn.Linear(d, d),
     ...                                  nn.ReLU(), nn.Linear(d, 3))
     >>> plan = mup(mlp(256), base=mlp(64), optimizer="adam")
-    >>> [(e.name, e.rule.kind, e.rule.lr) for e in plan][2:5]
-    [('2.weight', 'hidden', 0.25), ('2.bias', 'vector', 1.0), ('4.weight', 'readout', 0.25)]
+    >>> kinds = {e.name: (e.rule.kind, e.rule.lr) for e in plan}
+    >>> kinds["2.weight"], kinds["2.bias"], kinds["4.weight"]
+    (('hidden', 0.25), ('vector', 1.0), ('readout', 0.25))
     >>> opt = torch.optim.Adam(plan.param_groups(lr=1e-3))
     """
     if optimizer not in rules.OPTIMIZERS:
