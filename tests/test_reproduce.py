@@ -22,13 +22,14 @@ def test_symmetry_smoke(tmp_path):
     assert by["xavier"]["test_accuracy"] > by["ones"]["test_accuracy"]
     assert (tmp_path / "results.csv").read_text().startswith("scheme,test_accuracy")
     assert "| claim | paper | ours |" in (tmp_path / "results.md").read_text()
+    assert "![training](training.png)" in (tmp_path / "results.md").read_text()
 
 
 def test_cli_reproduce(tmp_path, capsys):
     assert main(["reproduce", "--list"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in REPRODUCTIONS)
-    assert "glorot2010" in listing and "(full run: about 9 min)" in listing
+    assert "glorot2010" in listing and "(full run: about 25 min)" in listing
     assert main(["reproduce", "symmetry", "--smoke", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "results.md").exists()
     assert main(["reproduce", "nope"]) == 2
@@ -63,8 +64,9 @@ def test_constant_scheme():
         initscope.initialize(lin, "constantt(1)")
 
 
-def test_he2015_smoke():
-    result = run("he2015", get("he2015").Config.smoke())
+def test_he2015_smoke(tmp_path):
+    result = run("he2015", get("he2015").Config.smoke(), out=tmp_path)
+    assert "![he2015](he2015.png)" in (tmp_path / "results.md").read_text()
     by = {r["scheme"]: r for r in result.rows}
     # Xavier halves the ReLU signal per layer: 1/2^29 over 30 layers, to within 10x
     assert 1.9e-10 < by["xavier"]["signal_last_over_first"] < 1.9e-8
@@ -75,14 +77,17 @@ def test_he2015_smoke():
     assert by["he"]["loss_end"] < CHANCE_LOSS - 0.05
 
 
-def test_saturation_smoke():
-    result = run("saturation", get("saturation").Config.smoke())
+def test_saturation_smoke(tmp_path):
+    result = run("saturation", get("saturation").Config.smoke(), out=tmp_path)
     by = {(r["activation"], r["scheme"]): r for r in result.rows}
     for act in ("sigmoid", "tanh"):
         assert by[act, "uniform(0,1)"]["max_saturated"] == 1.0
         assert by[act, "uniform(-1,1)"]["max_saturated"] > 0.5
         assert by[act, "xavier"]["max_saturated"] < 0.01
+        assert by[act, "xavier"]["mean_saturated"] <= by[act, "xavier"]["max_saturated"]
     assert len(result.claims) == 3
+    assert (tmp_path / "saturation.png").stat().st_size > 10_000
+    assert "![saturation](saturation.png)" in (tmp_path / "results.md").read_text()
 
 
 def test_critical_depth_smoke(tmp_path):
@@ -124,10 +129,11 @@ def test_glorot2010_smoke(tmp_path):
         "Fig. 2: the top hidden layer of a sigmoid network saturates at 0 early"]
 
 
-def test_saxe2014_smoke():
+def test_saxe2014_smoke(tmp_path):
     """Orthogonal: every depth learns, and depth 32 within 2x the steps of depth 8.
     Scaled Gaussian: depth 32 does not learn within the budget, or takes over 2x longer."""
-    result = run("saxe2014", get("saxe2014").Config.smoke())
+    result = run("saxe2014", get("saxe2014").Config.smoke(), out=tmp_path)
+    assert "![steps_by_depth](steps_by_depth.png)" in (tmp_path / "results.md").read_text()
     steps = {(r["init"], r["depth"]): (r["steps_to_threshold"] if r["reached"] else None)
              for r in result.rows if not r["rate"].startswith("tuned")}
     tuned = {(r["init"], r["depth"]): r for r in result.rows if r["rate"].startswith("tuned")}
@@ -142,10 +148,12 @@ def test_saxe2014_smoke():
     assert gauss is None or gauss > 2 * ortho[32]  # type: ignore[operator]
 
 
-def test_lsuv_smoke():
+def test_lsuv_smoke(tmp_path):
     """Every LSUV layer has output std 1 at init; the 20-layer tanh net trains at least as
-    well as under Xavier and He (smoke: 300 steps)."""
-    result = run("lsuv", get("lsuv").Config.smoke())
+    well as under Xavier and He (smoke: 300 steps); the figure is on the page."""
+    result = run("lsuv", get("lsuv").Config.smoke(), out=tmp_path)
+    assert "![lsuv](lsuv.png)" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "lsuv.png").stat().st_size > 10_000
     by = {r["scheme"]: r for r in result.rows}
     assert abs(by["lsuv"]["std_min"] - 1) < 1e-3 and abs(by["lsuv"]["std_max"] - 1) < 1e-3
     assert by["xavier"]["std_last"] < 0.5  # tanh with gain 1: the signal decays

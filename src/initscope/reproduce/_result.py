@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,19 @@ class Result:
         lines += [""] + [f"![{p.stem}]({p.name})" for p in self.figures]
         return "\n".join(lines) + "\n"
 
+    def write_with(self, out: str | Path | None,
+                   *draw: Callable[[Path], Path | list[Path]]) -> None:
+        """When ``out`` is given: draw each figure into it (``draw(out)`` returns the
+        files), then write the tables and the report there."""
+        if out is None:
+            return
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        for d in draw:
+            made = d(path)
+            self.figures.extend(made if isinstance(made, list) else [made])
+        self.write(path)
+
     def write(self, out: str | Path) -> Path:
         """results.csv, results.md and report.html (one self-contained page with the
         figures already written there embedded)."""
@@ -59,6 +73,11 @@ class Result:
 
         result_html(self, out / "report.html")
         return out
+
+
+def spread(values: list[float]) -> str:
+    """A measurement's range over seeds, as a table shows it beside the mean: "lo-hi"."""
+    return f"{min(values):.3g}-{max(values):.3g}"
 
 
 def _fmt(v: Any) -> str:

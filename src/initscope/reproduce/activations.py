@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..model.apply import initialize
+from ._plots import saved
 from ._progress import task
 from ._result import Result
 
@@ -155,11 +156,7 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
                                         seeds=len(cfg.seeds), lrs=cfg.lrs),
                     details={"depth_curves": depth_curves,
                              "seconds": time.perf_counter() - start})
-    if out is not None:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        result.figures.append(_figure(path, depth_curves))
-        result.write(out)
+    result.write_with(out, lambda p: _figure(p, depth_curves))
     return result
 
 
@@ -227,8 +224,4 @@ def _figure(out: Path, curves: dict[str, dict[str, list[float]]]) -> Path:
     axes[0][0].legend(fontsize=6)
     fig.supxlabel("layer", fontsize=9)
     fig.supylabel("E[h^2] / E[x^2] at init (seed 0)", fontsize=9)
-    fig.tight_layout()
-    path = out / "variance_by_depth.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return saved(fig, out, "variance_by_depth.png")

@@ -24,7 +24,8 @@ from torch import nn
 
 from .. import init
 from ..theory import meanfield as mf
-from ._result import Result
+from ._plots import saved
+from ._result import Result, spread
 from ._train import sgd_on_batches, teacher_task
 
 
@@ -40,12 +41,13 @@ class Config:
     factors: tuple[float, ...] = (0.7, 1.0, 1.7)
     corr_width: int = 1000
     corr_pairs: int = 32
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     inputs: int = 32
 
     @classmethod
     def smoke(cls) -> Config:
-        return cls(depth=60, width=128, steps=300, lr=0.02, corr_width=500, corr_pairs=16)
+        return cls(depth=60, width=128, steps=300, lr=0.02, corr_width=500, corr_pairs=16,
+                   seeds=(0,))
 
 
 def _mlp(cfg: Config, width: int, sigma_w2: float, gen: torch.Generator) -> nn.Sequential:
@@ -63,9 +65,10 @@ def _mlp(cfg: Config, width: int, sigma_w2: float, gen: torch.Generator) -> nn.S
     return nn.Sequential(*layers, head)
 
 
-def _train(cfg: Config, sigma_w2: float) -> tuple[float, float]:
-    """Training accuracy and final loss (mean of the last tenth of steps)."""
-    gen = torch.Generator().manual_seed(cfg.seed)
+def _train(cfg: Config, sigma_w2: float, seed: int) -> tuple[float, float]:
+    """Training accuracy and final loss (mean of the last tenth of steps); the task, the
+    network and the batches all follow ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
     x, y = teacher_task(cfg.inputs, gen)
     model = _mlp(cfg, cfg.width, sigma_w2, gen)
     order = torch.randint(0, len(x), (cfg.steps, cfg.batch), generator=gen)
@@ -74,9 +77,9 @@ def _train(cfg: Config, sigma_w2: float) -> tuple[float, float]:
     return accuracy, sum(tail) / len(tail)
 
 
-def _correlations(cfg: Config, sigma_w2: float) -> tuple[list[float], list[float]]:
+def _correlations(cfg: Config, sigma_w2: float, seed: int) -> tuple[list[float], list[float]]:
     """Measured (mean over input pairs) and c-map correlations of the pre-activations."""
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    gen = torch.Generator().manual_seed(seed + 1)
     model = _mlp(cfg, cfg.corr_width, sigma_w2, gen)
     base = torch.randn(cfg.corr_pairs, cfg.inputs, generator=gen)
     other = 0.6 * base + 0.8 * torch.randn(cfg.corr_pairs, cfg.inputs, generator=gen)
@@ -121,11 +124,7 @@ def _figure(out: Path, curves: dict[float, tuple[list[float], list[float]]]) -> 
     ax.set_ylabel("correlation of two inputs' pre-activations")
     ax.set_title("tanh, sigma_w^2 below / on / above critical", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "correlations.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return saved(fig, out, "correlations.png")
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
@@ -139,15 +138,20 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
     for factor in cfg.factors:
         sw2 = critical * factor
         scales = mf.depth_scales("tanh", sw2, cfg.sigma_b2)
-        accuracy, loss = _train(cfg, sw2)
-        measured, predicted = _correlations(cfg, sw2)
-        curves[sw2] = (measured, predicted)
+        trained = [_train(cfg, sw2, seed) for seed in cfg.seeds]
+        accuracies = [a for a, _ in trained]
+        errors = []
+        for seed in cfg.seeds:
+            measured, predicted = _correlations(cfg, sw2, seed)
+            curves.setdefault(sw2, (measured, predicted))  # the figure: the first seed's
+            errors.append(max(abs(m - p) for m, p in zip(measured, predicted, strict=True)))
         rows.append({
             "sigma_w2": sw2, "phase": scales.phase, "chi1": scales.chi1, "xi_c": scales.xi_c,
-            "six_xi_c": 6 * scales.xi_c, "depth": cfg.depth, "train_accuracy": accuracy,
-            "final_loss": loss,
-            "corr_max_abs_error": max(abs(m - p) for m, p in zip(measured, predicted,
-                                                                  strict=True)),
+            "six_xi_c": 6 * scales.xi_c, "depth": cfg.depth,
+            "train_accuracy": sum(accuracies) / len(accuracies),
+            "accuracy_range": spread(accuracies),
+            "final_loss": sum(loss for _, loss in trained) / len(trained),
+            "corr_max_abs_error": max(errors),
         })
     by = {r["sigma_w2"] / critical: r for r in rows}
     on = by[1.0]
@@ -157,11 +161,13 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
         (f"a {cfg.depth}-layer net trains only if depth < ~6 xi_c (critical: xi_c diverges)",
          "only near chi_1 = 1 does it leave chance",
          "; ".join(f"sigma_w^2 {r['sigma_w2']:.2f} (6 xi_c = {r['six_xi_c']:.3g}): "
-                   f"accuracy {r['train_accuracy']:.1%}" for r in rows) + " (chance 10%)"),
+                   f"accuracy {r['train_accuracy']:.1%} ({r['accuracy_range']})" for r in rows)
+         + f" (mean and range of {len(cfg.seeds)} seeds; chance 10%)"),
         ("measured correlations follow the c-map", "Fig. 2: theory = experiment",
          "largest abs(measured - c-map) over layers: "
          + ", ".join(f"{r['corr_max_abs_error']:.3f}" for r in rows)
-         + f" (width {cfg.corr_width}, {cfg.corr_pairs} input pairs)"),
+         + f" (width {cfg.corr_width}, {cfg.corr_pairs} input pairs, the largest of "
+         f"{len(cfg.seeds)} seeds)"),
     ]
     result = Result("critical-depth",
                     f"Schoenholz et al. 2017: {cfg.depth}-layer tanh networks around criticality",
@@ -173,9 +179,5 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
         f"above (critical: {on['train_accuracy']:.1%}, best off-critical: "
         f"{max(r['train_accuracy'] for r in off):.1%})."
     )
-    if out is not None:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        result.figures.append(_figure(path, curves))
-        result.write(out)
+    result.write_with(out, lambda p: _figure(p, curves))
     return result

@@ -25,7 +25,7 @@ from torch import nn
 from ..datasets import shapeset
 from ..model.apply import initialize
 from ._progress import task
-from ._result import Result
+from ._result import Result, spread
 
 #: Table 1, Shapeset column (test error, %).
 PAPER = {("softsign", "standard"): 16.27, ("softsign", "normalized"): 16.06,
@@ -46,6 +46,10 @@ class Config:
     validation: int = 5_000
     test: int = 10_000
     snapshots: int = 20     # Fig. 2: activation statistics this many times during training
+    #: the seeds of every claim: the rate is chosen on the first seed's validation
+    #: error, then every seed runs at it (its own init and its own stream of images)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    #: the run's own seed (set from ``seeds`` per run)
     seed: int = 0
     # Fig. 2 is its own run: the figure's 4 hidden layers, sigmoid, standard init, a
     # learning rate at which the top layer's saturation and recovery both fit the budget.
@@ -56,7 +60,7 @@ class Config:
     @classmethod
     def smoke(cls) -> Config:
         return cls(width=64, steps=1_500, lrs=(0.05,), validation=1_000, test=2_000,
-                   snapshots=5, fig2_steps=3_000)
+                   snapshots=5, fig2_steps=3_000, seeds=(0,))
 
     def fig2(self) -> Config:
         """The configuration of the Fig. 2 run."""
@@ -156,22 +160,42 @@ def _histograms(cfg: Config, probe: torch.Tensor, target: torch.Tensor
     return out
 
 
+#: The top layer's mean counts as desaturated again when it is back above this, a fifth
+#: of its 0.5 at init (in the paper's Fig. 2 it climbs back to about 0.2 after epoch
+#: 100): a mean of 0.016 is a layer whose units still sit at 0.
+DESATURATED = 0.1
+#: updates in one of the paper's epochs (its Fig. 2 axis)
+PAPER_EPOCH = 20_000
+
+
 def _fig2_summary(fig2: Config, trace: list[list[tuple[float, float]]]) -> dict[str, Any]:
-    """When the top layer's mean first falls below 0.05, its lowest, whether it recovers
-    (rises to 3x its lowest and above 0.01 afterwards), and the lower layers' range."""
+    """When the top layer's mean first falls below 0.05, its lowest, whether it
+    desaturates (back above DESATURATED after its lowest), and the lower layers' range."""
     every = max(1, fig2.steps // fig2.snapshots)
     top = [s[-1][0] for s in trace]
     low = min(range(len(top)), key=top.__getitem__)
     first = next((k for k, m in enumerate(top) if m < 0.05), None)
-    after = [k for k in range(low + 1, len(top)) if top[k] > max(3 * top[low], 0.01)]
+    after = [k for k in range(low + 1, len(top)) if top[k] > DESATURATED]
     lower = [m for s in trace for (m, _) in s[:-1]]
-    recovery = (f"rises again from step {after[0] * every} (mean {top[after[0]]:.3f}; "
-                f"{top[-1]:.3f} at the end)" if after else
-                f"not within {fig2.steps} steps (mean {top[-1]:.4f} at the end)")
     return {"top_at_init": top[0], "top_lowest": top[low], "lowest_at": low * every,
+            "top_end": top[-1], "top_highest_after": max(top[low:]),
             "saturated_by": None if first is None else first * every,
-            "recovered_at": after[0] * every if after else None, "recovery": recovery,
+            "recovered_at": after[0] * every if after else None,
             "lower_min": min(lower), "lower_max": max(lower), "every": every}
+
+
+def _recovery(fig2: Config, runs: list[dict[str, Any]]) -> str:
+    """The desaturation claim over the seeds' Fig. 2 runs, in words."""
+    epochs = fig2.steps / PAPER_EPOCH
+    back = [r["recovered_at"] for r in runs if r["recovered_at"] is not None]
+    if len(back) == len(runs):
+        return (f"yes: back above {DESATURATED} at step(s) "
+                f"{', '.join(str(b) for b in back)} ({len(runs)} seeds)")
+    highest = max(r["top_highest_after"] for r in runs)
+    return (f"not seen: {len(back)} of {len(runs)} seeds back above {DESATURATED} within "
+            f"{fig2.steps} updates ({epochs:.1f} of the paper's epochs, where its layer "
+            f"recovers near epoch 100); after its lowest the mean reaches at most "
+            f"{highest:.3f} (end: " + ", ".join(f"{r['top_end']:.3f}" for r in runs) + ")")
 
 
 def _figures(out: Path, cfg: Config, fig2: Config,
@@ -221,24 +245,40 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
     xt, yt = (torch.from_numpy(a) for a in shapeset(cfg.test, seed=cfg.seed + 200))
     probe = xt[:300]  # the paper's 300 fixed test examples
     rows: list[dict[str, Any]] = []
-    sigmoid_trace: list[list[tuple[float, float]]] = []
+    first = replace(cfg, seed=cfg.seeds[0])
     for (act, scheme), paper in PAPER.items():
         best: tuple[float, float, nn.Sequential, Any] | None = None
-        for lr in cfg.lrs:
-            model, trace = _train(cfg, act, scheme, lr, probe)
+        for lr in cfg.lrs:  # the rate by the first seed's validation error
+            model, trace = _train(first, act, scheme, lr, probe)
             val = _error(model, xv, yv)
             if best is None or val < best[0]:
                 best = (val, lr, model, trace)
         assert best is not None
         val, lr, model, trace = best
-        top = trace[-1][-1]
-        rows.append({"activation": act, "init": scheme, "lr": lr, "validation_error": val,
-                     "test_error": _error(model, xt, yt), "paper_test_error": paper,
-                     "top_layer_mean_end": top[0]})
+        tests, vals, tops = [_error(model, xt, yt)], [val], [trace[-1][-1][0]]
+        for seed in cfg.seeds[1:]:
+            model, trace = _train(replace(cfg, seed=seed), act, scheme, lr, probe)
+            tests.append(_error(model, xt, yt))
+            vals.append(_error(model, xv, yv))
+            tops.append(trace[-1][-1][0])
+        rows.append({"activation": act, "init": scheme, "lr": lr,
+                     "validation_error": float(np.mean(vals)),
+                     "test_error": float(np.mean(tests)), "test_error_range": spread(tests),
+                     "paper_test_error": paper, "top_layer_mean_end": float(np.mean(tops))})
     by = {(r["activation"], r["init"]): r for r in rows}
     fig2 = cfg.fig2()
-    _, sigmoid_trace = _train(fig2, "sigmoid", "standard", cfg.fig2_lr, probe)
-    saturation = _fig2_summary(fig2, sigmoid_trace)
+    traces = [_train(replace(fig2, seed=seed), "sigmoid", "standard", cfg.fig2_lr, probe)[1]
+              for seed in cfg.seeds]
+    sigmoid_trace = traces[0]  # the figure: the first seed's
+    runs = [_fig2_summary(fig2, t) for t in traces]
+    saturation = {**runs[0], "runs": runs,
+                  "saturated_by": max((r["saturated_by"] for r in runs
+                                       if r["saturated_by"] is not None), default=None)
+                  if all(r["saturated_by"] is not None for r in runs) else None,
+                  "top_lowest": max(r["top_lowest"] for r in runs),
+                  "top_at_init": float(np.mean([r["top_at_init"] for r in runs])),
+                  "lower_min": min(r["lower_min"] for r in runs),
+                  "lower_max": max(r["lower_max"] for r in runs)}
 
     def err(a: str, s: str) -> str:
         return f"{by[a, s]['test_error']:.1f}"
@@ -254,13 +294,14 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
         ("Fig. 2: the top hidden layer of a sigmoid network saturates at 0 early",
          "layer 4's mean falls from 0.5 to ~0 within the first epochs",
          f"layer {fig2.layers}'s mean {saturation['top_at_init']:.3f} at init, below 0.05 by "
-         f"step {saturation['saturated_by']}, lowest {saturation['top_lowest']:.4f}"),
+         f"step {saturation['saturated_by']} on every seed, lowest at most "
+         f"{saturation['top_lowest']:.4f}"),
         ("... while the lower layers do not",
          "layers 1-3 stay well above 0",
          f"lower layers' means stay in [{saturation['lower_min']:.2f}, "
          f"{saturation['lower_max']:.2f}]"),
         ("... and slowly desaturates later", "around epoch 100 (of 20k updates)",
-         saturation["recovery"]),
+         _recovery(fig2, runs)),
     ]
     result = Result(
         "glorot2010",
@@ -277,14 +318,17 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
         "ours is updates). At the table's validated sigmoid learning rate (0.01, 5 "
         "layers) the top layer's mean only drifts down in 20000 steps (see "
         "top_layer_mean_end); at 0.1 it saturates as here but had not recovered after "
-        "60000 steps."
+        f"60000 steps. Seeds {cfg.seeds}: each row's rate is chosen on the first seed's "
+        "validation error, then every seed runs at it with its own init and images (mean, "
+        "test_error_range beside); the Fig. 2 claims hold over every seed's run (the figure "
+        f"shows the first). Desaturated means the top layer's mean back above {DESATURATED} "
+        f"(the paper's Fig. 2 climbs back to about 0.2): the paper sees it near epoch 100, "
+        f"{100 * PAPER_EPOCH} updates, {100 * PAPER_EPOCH / fig2.steps:.0f}x our Fig. 2 "
+        "budget, so a 'not seen' here says our run is too short to tell, not that the "
+        "paper is wrong; a mean that creeps from 0.0005 to 0.02 is still saturated."
     )
     result.details["fig2"] = saturation
 
-    if out is not None:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        hists = _histograms(cfg, probe, yt[:300])
-        result.figures.extend(_figures(path, cfg, fig2, sigmoid_trace, hists))
-        result.write(out)
+    result.write_with(out, lambda p: _figures(p, cfg, fig2, sigmoid_trace,
+                                              _histograms(cfg, probe, yt[:300])))
     return result

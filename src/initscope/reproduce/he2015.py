@@ -23,6 +23,7 @@ from torch import nn
 from ..datasets import shapeset
 from ..datasets.shapeset import CHANCE_LOSS
 from ..model.apply import initialize
+from ._plots import saved, smoothed
 from ._result import Result
 from ._train import shapeset_mlp, start_end, train_sgd
 
@@ -43,7 +44,8 @@ class Config:
         return cls(steps=150, seeds=(0,))
 
 
-def _shrinkage(model: nn.Sequential, x: torch.Tensor) -> float:
+def _moments(model: nn.Sequential, x: torch.Tensor) -> list[float]:
+    """E[x_l^2] after each ReLU, relative to the first one's."""
     moments = []
     with torch.no_grad():
         h = x
@@ -51,21 +53,27 @@ def _shrinkage(model: nn.Sequential, x: torch.Tensor) -> float:
             h = layer(h)
             if isinstance(layer, nn.ReLU):
                 moments.append(float(h.pow(2).mean()))
-    return moments[-1] / moments[0]
+    return [m / moments[0] for m in moments]
 
 
 def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     cfg = config or Config()
     runs: list[dict[str, Any]] = []
+    profiles: dict[str, list[list[float]]] = {s: [] for s in SCHEMES}
+    curves: dict[str, list[list[float]]] = {s: [] for s in SCHEMES}
     for seed in cfg.seeds:
         probe = torch.from_numpy(shapeset(512, seed=seed + 7)[0])
         for scheme in SCHEMES:
             torch.manual_seed(seed)
             model = shapeset_mlp(cfg.depth, cfg.width, nn.ReLU)
             initialize(model, scheme, seed=seed)
-            shrink = _shrinkage(model, probe)
-            start, end = start_end(train_sgd(model, steps=cfg.steps, batch=cfg.batch,
-                                             lr=cfg.lr, seed=seed + 1))
+            moments = _moments(model, probe)
+            shrink = moments[-1]
+            losses = train_sgd(model, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
+                               seed=seed + 1)
+            start, end = start_end(losses)
+            profiles[scheme].append(moments)
+            curves[scheme].append(losses)
             runs.append({"scheme": scheme, "seed": seed, "signal_last_over_first": shrink,
                          "loss_start": start, "loss_end": end})
     rows = [_summary(scheme, [r for r in runs if r["scheme"] == scheme]) for scheme in SCHEMES]
@@ -97,9 +105,37 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
         "0's He run: 2.049 -> 1.761 on the machine that committed it, 2.063 -> 1.765 on "
         "another), inside the spread over seeds."
     )
-    if out is not None:
-        result.write(out)
+    result.write_with(out, lambda p: _figure(p, profiles, curves))
     return result
+
+
+def _figure(out: Path, profiles: dict[str, list[list[float]]],
+            curves: dict[str, list[list[float]]]) -> Path:
+    """Left: E[x_l^2] / E[x_1^2] by layer at init, every seed, beside 2^-(l-1) (Xavier's
+    halving) and 1 (He); right: the training loss, mean of the seeds."""
+    from ..report.plots import _pyplot
+
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    colors = {"xavier": "C0", "he": "C1"}
+    for scheme in SCHEMES:
+        for k, prof in enumerate(profiles[scheme]):
+            left.semilogy(range(1, len(prof) + 1), prof, color=colors[scheme], lw=1,
+                          alpha=0.8, label=scheme if k == 0 else None)
+        depth = len(profiles[scheme][0])
+        curve = np.mean(curves[scheme], axis=0)
+        right.plot(smoothed(curve),
+                   color=colors[scheme], label=scheme, lw=1.2)
+    layers = np.arange(1, depth + 1)
+    left.semilogy(layers, 0.5 ** (layers - 1), "k--", lw=0.8, label="theory: 2^-(l-1)")
+    left.axhline(1.0, color="0.4", lw=0.8, ls=":", label="theory: 1")
+    left.set(xlabel="ReLU layer", ylabel="E[x^2] / first layer's (each seed)",
+             title="signal at init")
+    right.axhline(CHANCE_LOSS, color="0.6", lw=0.8, ls="--", label="class entropy")
+    right.set(xlabel="step", ylabel="training loss (mean of seeds)", title="training")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    return saved(fig, out, "he2015.png")
 
 
 def _summary(scheme: str, runs: list[dict[str, Any]]) -> dict[str, Any]:

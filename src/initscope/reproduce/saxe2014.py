@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..model.apply import initialize
+from ._plots import saved
 from ._result import Result
 
 SCHEMES = {"orthogonal": "orthogonal", "gaussian N(0, 1/N)": "lecun"}
@@ -37,7 +38,8 @@ class Config:
     lr: float = 0.5  # divided by the depth: the rate at which each depth learns stably
     threshold: float = 0.05
     max_steps: int = 4000
-    seed: int = 0
+    #: each seed draws its own teacher, inputs and initial weights
+    seeds: tuple[int, ...] = (0, 1, 2)
     #: the tuned rate: c / depth for c = lr * 2^k, k < tuned_doublings, each run up to
     #: tuned_max_steps
     tuned_doublings: int = 8
@@ -45,11 +47,12 @@ class Config:
 
     @classmethod
     def smoke(cls) -> Config:
-        return cls(depths=(2, 8, 32), max_steps=2500, tuned_doublings=3, tuned_max_steps=300)
+        return cls(depths=(2, 8, 32), max_steps=2500, tuned_doublings=3, tuned_max_steps=300,
+                   seeds=(0,))
 
 
-def _data(cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(cfg.seed)
+def _data(cfg: Config, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
     u, _, v = torch.linalg.svd(torch.randn(cfg.width, cfg.width, generator=gen))
     teacher = u @ torch.diag(torch.logspace(0, -1, cfg.width)) @ v.T
     x = torch.randn(cfg.samples, cfg.width, generator=gen)
@@ -57,12 +60,13 @@ def _data(cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _steps_to_learn(cfg: Config, depth: int, scheme: str, x: torch.Tensor,
-                    y: torch.Tensor, lr: float | None = None, max_steps: int | None = None,
+                    y: torch.Tensor, seed: int, lr: float | None = None,
+                    max_steps: int | None = None,
                     ) -> tuple[int | None, float, bool]:
     """Steps to the threshold (None if not reached), the last loss, and whether the run
     diverged; at rate ``lr`` (default ``cfg.lr / depth``)."""
     model = nn.Sequential(*[nn.Linear(cfg.width, cfg.width, bias=False) for _ in range(depth)])
-    initialize(model, SCHEMES[scheme], seed=cfg.seed)
+    initialize(model, SCHEMES[scheme], seed=seed)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr / depth if lr is None else lr)
     start = float(y.pow(2).mean())  # the loss of the zero map: a scale for the threshold
     loss_value = float("nan")
@@ -79,14 +83,14 @@ def _steps_to_learn(cfg: Config, depth: int, scheme: str, x: torch.Tensor,
     return None, loss_value, False
 
 
-def _tuned(cfg: Config, depth: int, scheme: str, x: torch.Tensor, y: torch.Tensor
-           ) -> tuple[int | None, float, float]:
+def _tuned(cfg: Config, depth: int, scheme: str, x: torch.Tensor, y: torch.Tensor,
+           seed: int) -> tuple[int | None, float, float]:
     """The fewest steps over rates c / depth, c = lr * 2^k, doubling until a run diverges
     or stops improving; (steps, the c that gave them, final loss). None if none learns."""
     best: tuple[int | None, float, float] = (None, float("nan"), float("nan"))
     for k in range(cfg.tuned_doublings):
         c = cfg.lr * 2.0 ** k
-        steps, final, diverged = _steps_to_learn(cfg, depth, scheme, x, y, c / depth,
+        steps, final, diverged = _steps_to_learn(cfg, depth, scheme, x, y, seed, c / depth,
                                                  cfg.tuned_max_steps)
         if diverged:
             break
@@ -102,21 +106,21 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
 
 
 def _run(cfg: Config, out: str | Path | None) -> Result:
-    x, y = _data(cfg)
+    data = {seed: _data(cfg, seed) for seed in cfg.seeds}
     rows: list[dict[str, Any]] = []
     for depth in cfg.depths:
         for scheme in SCHEMES:
-            steps, final, _ = _steps_to_learn(cfg, depth, scheme, x, y)
-            rows.append({"depth": depth, "init": scheme, "rate": f"{cfg.lr:g} / depth",
-                         "steps_to_threshold": steps if steps is not None else -1,
-                         "reached": steps is not None, "final_loss": final})
+            runs = [_steps_to_learn(cfg, depth, scheme, *data[seed], seed)
+                    for seed in cfg.seeds]
+            rows.append(_row(depth, scheme, f"{cfg.lr:g} / depth",
+                             [(steps, final) for steps, final, _ in runs]))
     for depth in cfg.depths:
         for scheme in SCHEMES:
-            steps, c, final = _tuned(cfg, depth, scheme, x, y)
-            rows.append({"depth": depth, "init": scheme,
-                         "rate": f"tuned: {c:g} / depth" if steps is not None else "tuned: none",
-                         "steps_to_threshold": steps if steps is not None else -1,
-                         "reached": steps is not None, "final_loss": final})
+            tuned = [_tuned(cfg, depth, scheme, *data[seed], seed) for seed in cfg.seeds]
+            rates = [c for steps, c, _ in tuned if steps is not None]
+            rate = ("tuned: " + ",".join(f"{c:g}" for c in rates) + " / depth" if rates
+                    else "tuned: none")
+            rows.append(_row(depth, scheme, rate, [(steps, final) for steps, _, final in tuned]))
 
     def by_depth(scheme: str, tuned: bool = False) -> str:
         limit = cfg.tuned_max_steps if tuned else cfg.max_steps
@@ -154,6 +158,49 @@ def _run(cfg: Config, out: str | Path | None) -> Result:
         "learns and gets faster; the fewest steps) show the same shape: Saxe et al.'s "
         "depth independence is the deep limit, reached here from about depth 8."
     )
-    if out is not None:
-        result.write(out)
+    result.notes += (f" Each row: {len(cfg.seeds)} seeds (teacher, inputs and weights), "
+                     "steps_to_threshold their mean where every seed learned (-1 where one "
+                     "did not), the range beside; a tuned row lists each seed's c.")
+    result.write_with(out, lambda p: _figure(p, rows, cfg))
     return result
+
+
+def _row(depth: int, scheme: str, rate: str, runs: list[tuple[int | None, float]]
+         ) -> dict[str, Any]:
+    """One (depth, init, rate) over the seeds' (steps or None, final loss)."""
+    steps = [s for s, _ in runs if s is not None]
+    reached = len(steps) == len(runs)
+    return {"depth": depth, "init": scheme, "rate": rate,
+            "steps_to_threshold": round(sum(steps) / len(steps)) if reached else -1,
+            "steps_range": f"{min(steps)}-{max(steps)}" if steps else "",
+            "reached": reached, "seeds_reached": f"{len(steps)}/{len(runs)}",
+            "final_loss": sum(f for _, f in runs) / len(runs)}
+
+
+def _figure(out: Path, rows: list[dict[str, Any]], cfg: Config) -> Path:
+    """Steps to the threshold by depth: orthogonal against Gaussian, the 1/depth rate
+    solid and the tuned rate dashed, the seeds' range as error bars; a depth where a
+    seed did not learn is left out of its line."""
+    from ..report.plots import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for k, scheme in enumerate(SCHEMES):
+        for tuned in (False, True):
+            pts = [r for r in rows if r["init"] == scheme and r["reached"]
+                   and r["rate"].startswith("tuned") == tuned]
+            if not pts:
+                continue
+            lo_hi = [tuple(int(v) for v in r["steps_range"].split("-")) for r in pts]
+            mean = [r["steps_to_threshold"] for r in pts]
+            ax.errorbar([r["depth"] for r in pts], mean,
+                        yerr=[[m - lo for m, (lo, _) in zip(mean, lo_hi, strict=True)],
+                              [hi - m for m, (_, hi) in zip(mean, lo_hi, strict=True)]],
+                        color=f"C{k}", ls="--" if tuned else "-", marker="o", ms=3,
+                        capsize=2, label=f"{scheme}, {'tuned rate' if tuned else 'lr / depth'}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set(xlabel="depth", ylabel=f"steps to {cfg.threshold:g} of the starting loss",
+           title=f"deep linear networks, mean and range of {len(cfg.seeds)} seeds")
+    ax.legend(fontsize=7)
+    return saved(fig, out, "steps_by_depth.png")
