@@ -109,7 +109,7 @@ def test_formulas_become_mathml_at_build_time(site):
 
 
 @pytest.mark.parametrize("page,figures,formulas", [
-    ("index.html", 1, 0), ("questions/saturation.html", 0, 0), ("reference/api.html", 0, 0),
+    ("index.html", 1, 1), ("questions/saturation.html", 0, 0), ("reference/api.html", 0, 0),
     ("questions/why-xavier-works.html", 1, 7), ("results/saturation/results.html", 1, 0)])
 def test_pages_render_in_chromium_with_figures_and_a_clean_console(server, tmp_path, page,
                                                                    figures, formulas):
