@@ -447,8 +447,17 @@ def _mirrors(info: LayerInfo, only_expanding: bool) -> tuple[bool, bool]:
 def _looks_linear_weight(info: LayerInfo, mirror_in: bool, mirror_out: bool) -> ParamInit:
     act = info.input_activation
     gain = looks_linear_gain(act) if mirror_in and act is not None else input_gain(info)
+    sides = " and ".join(n for n, on in (("in", mirror_in), ("out", mirror_out)) if on)
+    return _orthogonal_weight(info, gain, mirror_in, mirror_out,
+                              f"looks_linear (mirrored {sides}), gain {gain:.3g}")
+
+
+def _orthogonal_weight(info: LayerInfo, gain: float, mirror_in: bool, mirror_out: bool,
+                       label: str) -> ParamInit:
+    """The weight drawn by :func:`initscope.init.looks_linear_`: ``gain`` times an
+    orthogonal block that keeps each unit's second moment (delta-orthogonal kernels),
+    mirrored on the sides asked for; neither side mirrored is plain (delta-)orthogonal."""
     shape = _shape(info, "weight")
-    spec = weight_fans(info)
     half_in = shape[1] // 2 if mirror_in else shape[1]
     taps = math.prod(shape[2:])
 
@@ -456,9 +465,8 @@ def _looks_linear_weight(info: LayerInfo, mirror_in: bool, mirror_out: bool) -> 
         return init.looks_linear_(t, gain, mirror_in=mirror_in, mirror_out=mirror_out,
                                   generator=g)
 
-    sides = " and ".join(n for n, on in (("in", mirror_in), ("out", mirror_out)) if on)
-    return ParamInit(f"looks_linear (mirrored {sides}), gain {gain:.3g}", _own(fill),
-                     spec.of(shape), gain, rules.looks_linear_std(half_in * taps, gain))
+    return ParamInit(label, _own(fill), weight_fans(info).of(shape), gain,
+                     rules.looks_linear_std(half_in * taps, gain))
 
 
 def _with_looks_linear(info: LayerInfo, plan: Plan | None, only_expanding: bool) -> Plan | None:
@@ -532,19 +540,10 @@ def _orthogonal_critical(info: LayerInfo, act: Activation, plan: Plan) -> Plan:
         w = plan["weight"]
         return {**plan, "weight": replace(w, scheme=f"{w.scheme}; not critical: {e}")}
     _, gain, bias_std = rules.critical(sw2, sb2)
-    shape = _shape(info, "weight")
-    spec = weight_fans(info)
-    fans = spec.of(shape)
-
-    def fill(t: torch.Tensor, g: RandomSource) -> object:
-        # looks_linear_ without a mirrored side is the orthogonal draw that keeps each
-        # unit's second moment (rectangular blocks rescaled; delta-orthogonal kernels)
-        return init.looks_linear_(t, gain, mirror_in=False, mirror_out=False, generator=g)
-
-    kernel = "delta-orthogonal" if len(shape) > 2 else "orthogonal"
-    weight = ParamInit(
-        f"{kernel} at the edge of chaos ({act.name}: sigma_w2 {sw2:.4g}, sigma_b2 {sb2:g})",
-        _own(fill), fans, gain, rules.looks_linear_std(math.prod(shape[1:]), gain))
+    kernel = "delta-orthogonal" if len(_shape(info, "weight")) > 2 else "orthogonal"
+    weight = _orthogonal_weight(
+        info, gain, False, False,
+        f"{kernel} at the edge of chaos ({act.name}: sigma_w2 {sw2:.4g}, sigma_b2 {sb2:g})")
     out = {**plan, "weight": weight}
     if has_bias:  # the biases that hold q* are those feeding the chain; others zero
         out["bias"] = drawn(f"N(0, {sb2:g})", Draw("normal", bias_std)) \
