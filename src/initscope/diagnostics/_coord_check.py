@@ -163,11 +163,12 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1; got {steps!r}")
     rows: list[dict[str, Any]] = []
+    base_model = model_fn(base) if parametrization == "mup" else None  # mup() copies it
     for seed in seeds:
         for width in widths:
             model = model_fn(width)
-            if parametrization == "mup":
-                plan = mup(model, base=model_fn(base), optimizer=optimizer, scheme=scheme,
+            if base_model is not None:
+                plan = mup(model, base=base_model, optimizer=optimizer, scheme=scheme,
                            seed=seed)
                 groups = plan.param_groups(lr=lr)
             else:
@@ -186,12 +187,14 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
                 opt.zero_grad()
                 torch.autograd.backward(loss)
                 opt.step()
+    sizes: dict[tuple[str, int, int], list[float]] = {}
+    for r in rows:
+        sizes.setdefault((r["module"], r["step"], r["width"]), []).append(r["l1"])
     slopes: dict[tuple[str, int], float] = {}
     for name in dict.fromkeys(r["module"] for r in rows):
         for step in range(steps + 1):
-            means = [float(np.mean([r["l1"] for r in rows if r["module"] == name and
-                                    r["step"] == step and r["width"] == w])) for w in widths]
-            slopes[name, step] = _slope(widths, means)
+            slopes[name, step] = _slope(widths, [float(np.mean(sizes[name, step, w]))
+                                                 for w in widths])
     verdicts = []
     for name in dict.fromkeys(m for m, _ in slopes):
         s0 = slopes[name, 0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -281,8 +281,7 @@ def _entries(model: nn.Module, report: InitReport, dims: dict[str, tuple[int | N
             m = shape[d_axis] / d_base if d_base else 1.0
             rule = rules.rule(kind, optimizer, width_mult=m)
             if grows:
-                rule = rules.MupRule(rule.kind, rule.width_mult, rule.init, rule.lr, rule.eps,
-                                     rule.weight_decay, forward=1 / m)
+                rule = replace(rule, forward=1 / m)
             hooked = tuple(heads) if grows else ()
         else:
             growing = [i for i, b in enumerate(base) if b is not None]
