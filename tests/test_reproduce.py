@@ -185,13 +185,15 @@ def test_run_gives_small_model_reproductions_one_torch_thread(name, monkeypatch)
     assert seen == [1 if name in rep.ONE_TORCH_THREAD else 2]
 
 
-def test_real_models_smoke():
+def test_real_models_smoke(tmp_path):
     """The real-models table at smoke scale: rows per model with the three inits (own,
-    "auto", the fitting recipe) measured, verdicts included."""
+    "auto", the fitting recipe) measured, verdicts included; the figure on the page."""
     pytest.importorskip("transformers")
     from initscope.reproduce import real_models as R
 
-    result = run("real-models", R.Config.smoke())
+    result = run("real-models", R.Config.smoke(), out=tmp_path)
+    assert "![final_loss_vs_own](final_loss_vs_own.png)" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "final_loss_vs_own.png").stat().st_size > 10_000
     assert [r["model"] for r in result.rows] == ["gpt2", "llama", "vit"]
     for r in result.rows:
         assert r["recipe"] == R.FITTING[r["model"]]

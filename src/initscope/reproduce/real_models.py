@@ -282,50 +282,41 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
                          "every layer it has one for (the model's own values kept only where "
                          "they contradict the rule's premise: Mamba's dt bias)."),
                   details={"runs": rows, "seconds": time.perf_counter() - start})
-    result.write_with(out, lambda p: figure(p, summary))
+    result.write_with(out, lambda p: figure(p, rows))
     return result
 
 
-def figure(out: Path, summary: list[dict[str, Any]]) -> Path:
+def figure(out: Path, rows: list[dict[str, Any]]) -> Path:
     """Each model's final training loss under "auto" and under its fitting recipe, over
-    its own init's (mean over seeds; the bars are the seeds' range over the own mean),
-    with the +2% line the claim is about."""
+    its own init's (means over seeds of the runs' losses; the bars are the seeds' range
+    over the own mean), with the +2% line the claim is about."""
     from ..report.plots import _pyplot
 
     plt = _pyplot()
-    names = [s["model"] for s in summary]
+    names = list(dict.fromkeys(r["model"] for r in rows))
+
+    def ends(name: str, init: str) -> list[float]:
+        return [r["loss_end"] for r in rows if r["model"] == name and r["init"] == init]
+
     fig, ax = plt.subplots(figsize=(7.2, 0.36 * len(names) + 1.4), dpi=100)
     for k, init in enumerate(INITS[1:]):
         means, lo, hi = [], [], []
-        for s in summary:
-            own = _mean_of(s["own: final loss"])
-            mean, low, high = _parse_range(s[f"{init}: final loss"])
-            means.append(mean / own)
-            lo.append((mean - low) / own)
-            hi.append((high - mean) / own)
+        for name in names:
+            own, e = float(np.mean(ends(name, "own"))), ends(name, init)
+            means.append(float(np.mean(e)) / own)
+            lo.append((float(np.mean(e)) - min(e)) / own)
+            hi.append((max(e) - float(np.mean(e))) / own)
         y = np.arange(len(names)) + (k - 0.5) * 0.36
         ax.barh(y, np.array(means) - 1, left=1, height=0.34, xerr=[lo, hi], capsize=2,
                 color=f"C{k}", label=f'"{init}"' if init == "auto" else "fitting recipe")
     ax.axvline(1.0, color="0.3", lw=0.8)
     ax.axvline(1.02, color="C3", lw=0.8, ls="--", label="+2%")
-    ax.set_yticks(np.arange(len(names)), [f"{s['model']} ({s['recipe']})" for s in summary],
-                  fontsize=8)
+    ax.set_yticks(np.arange(len(names)), [f"{n} ({FITTING[n]})" for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel="final training loss / the model's own init's",
            title="300 AdamW steps, mean and range of the seeds")
     ax.legend(fontsize=7)
     return saved(fig, out, "final_loss_vs_own.png")
-
-
-def _parse_range(text: str) -> tuple[float, float, float]:
-    """ "4.334 (4.326-4.339)" -> (4.334, 4.326, 4.339): the summary's final-loss cell."""
-    mean, rest = text.split(" (")
-    low, high = rest.rstrip(")").rsplit("-", 1)
-    return float(mean), float(low), float(high)
-
-
-def _mean_of(text: str) -> float:
-    return _parse_range(text)[0]
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
