@@ -4,6 +4,7 @@ readout's forward multiplier, checkpoints, and bad input."""
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -175,22 +176,24 @@ def test_bad_input_is_named_and_leaves_the_model_as_it_was():
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), before, strict=True))
 
 
-def _coord(optimizer: str, lr: float, parametrization: str) -> Any:
+WIDTHS = [64, 128, 256, 512, 1024]
+
+
+def _coord(optimizer: str, lr: float, parametrization: str, readout_zero: bool = True) -> Any:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 16, generator=g), torch.randint(0, 10, (64,), generator=g)
-    return initscope.coord_check(plain, [128, 256, 512, 1024], base=64, batch=x, target=y,
+    return initscope.coord_check(plain, WIDTHS, base=64, batch=x, target=y,
                                  steps=3, optimizer=optimizer, lr=lr,
-                                 parametrization=parametrization, seeds=(0, 1, 2))
+                                 parametrization=parametrization, seeds=(0, 1, 2),
+                                 readout_zero=readout_zero)
 
 
 @pytest.mark.parametrize("optimizer,lr", [("adam", 1e-2), ("sgd", 0.5)])
 def test_coordinate_check_is_flat_under_mup_and_not_under_sp(optimizer, lr):
-    """The coordinate check (4 widths, base 64, 3 seeds, a large rate): after 3 steps
-    every layer's mean |output| is width-independent under muP (|slope of log2 l1 on
-    log2 width| <= 0.1; measured at most 0.07 Adam, 0.04 SGD) and grows under the
-    standard parametrization (hidden and readout 0.3-1.4). Widths 128-1024: from 64 the
-    last hidden ReLU's slope under "auto" is 0.12 (Adam): a finite-width correction, 0.055
-    over 128-2048; under "torch_default" (mup's own init) it is 0.02."""
+    """The coordinate check on the MLP (widths 64-1024, base 64, 3 seeds, a large rate):
+    after 3 steps every layer's mean |output| is width-independent under muP with the
+    readout started at zero (|slope of log2 l1 on log2 width| <= 0.1; measured <= 0.004)
+    and grows under the standard parametrization (hidden and readout 0.3-1.4)."""
     mu = _coord(optimizer, lr, "mup")
     assert mu.verdicts == [], [str(v) for v in mu.verdicts]
     assert all(abs(mu.slope(m)) <= 0.1 for m, _ in mu.slopes), str(mu)
@@ -200,9 +203,229 @@ def test_coordinate_check_is_flat_under_mup_and_not_under_sp(optimizer, lr):
     assert "grows as width^" in str(sp.verdicts[-1]) and "learning rate" in str(sp)
 
 
+def test_readout_started_at_its_init_leaves_a_finite_width_term():
+    """Without readout_zero the readout's init (std ~ 1/width, muP's) feeds the first
+    updates of every layer below through the backward pass: at width 64 that term is
+    not negligible, and the last hidden layer's slope after 3 steps at Adam 1e-2 is
+    0.12 (measured; 0.05 at 3e-3). It is muP's own finite-width correction (it vanishes
+    as width^-1/2), which is why the must-show check above starts the readout at zero
+    as the mup package's examples do. Here: it is there, and it is small."""
+    mu = _coord("adam", 1e-2, "mup", readout_zero=False)
+    assert 0.05 < mu.slope("5") < 0.2, str(mu)
+
+
+def _lm_batch(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.randint(0, vocab, (8, 16), generator=torch.Generator().manual_seed(0))
+    return ids, ids.roll(-1, 1)
+
+
+def _gpt(d: int) -> nn.Module:
+    return GPT(vocab=96, d=d, layers=2, heads=4)
+
+
+def _hf_gpt2(d: int) -> nn.Module:
+    import transformers as T
+
+    return T.GPT2LMHeadModel(T.GPT2Config(
+        vocab_size=96, n_positions=16, n_embd=d, n_layer=2, n_head=4, bos_token_id=0,
+        eos_token_id=0, attn_implementation="eager"))
+
+
+def _hf_llama(d: int) -> nn.Module:
+    import transformers as T
+
+    return T.LlamaForCausalLM(T.LlamaConfig(
+        vocab_size=96, hidden_size=d, intermediate_size=2 * d, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
+        attn_implementation="eager", tie_word_embeddings=False))
+
+
+TRANSFORMERS = {"gpt": (_gpt, "lm_head"), "hf_gpt2": (_hf_gpt2, "lm_head"),
+                "hf_llama": (_hf_llama, None)}
+
+
+#: Where the bound is NOT met after 3 steps (reported in the issue's note, with a
+#: proposal): (model, optimizer) -> (module, measured slope range after 3 steps).
+UNMET = {
+    # a tied readout's logits carry muP's vanishing terms W0 x / m and W0 dx / m
+    # (~ width^-1/2): W0 is the input embedding and cannot start at zero. -0.11 after
+    # 30 steps (tied GPT, Adam 3e-3)
+    ("gpt", "adam"): ("lm_head", (-0.3, 0.0)), ("gpt", "sgd"): ("lm_head", (-0.3, 0.0)),
+    ("hf_gpt2", "adam"): ("lm_head", (-0.3, 0.0)),
+    ("hf_gpt2", "sgd"): ("lm_head", (-0.3, 0.0)),
+    # the zero-started readout's first SGD updates, -0.12 after 1 step, -0.11 after 3,
+    # -0.07 after 10: the logit change sums x_t . x_s over the batch's 128 tokens, whose
+    # cross terms (~ sqrt(width)) weigh at width 64
+    ("hf_llama", "sgd"): ("lm_head", (-0.16, -0.06)),
+}
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 3e-3), ("sgd", 0.1)])
+@pytest.mark.parametrize("name", list(TRANSFORMERS))
+def test_coordinate_check_on_transformers(name, optimizer, lr):
+    """The coordinate check on initscope's tied GPT, Hugging Face GPT-2 (tied, Conv1D,
+    fused QKV with its own ``scaling``) and LLaMA (untied, separate q/k/v, GQA; its
+    readout starts at zero): widths 64-1024, 3 seeds, 3 steps. Every layer |slope| <=
+    0.1 (measured <= 0.08) except the cases in ``UNMET``, each asserted at what it
+    measures, so that a change either way shows."""
+    build, tied = TRANSFORMERS[name]
+    ids, target = _lm_batch(96)
+    batch = ids if name == "gpt" else {"input_ids": ids}
+    cc = initscope.coord_check(build, WIDTHS, base=64, batch=batch, target=target,
+                               steps=3, optimizer=optimizer, lr=lr, seeds=(0, 1, 2),
+                               readout_zero=tied is None)
+    unmet, (lo, hi) = UNMET.get((name, optimizer), (None, (0.0, 0.0)))
+    rest = {m: cc.slope(m) for m, t in cc.slopes if t == 3 and m != unmet}
+    assert all(abs(v) <= 0.1 for v in rest.values()), str(cc)
+    # a verdict names the first step out of bounds; after 3 steps only the unmet one
+    assert {v.module for v in cc.verdicts if abs(cc.slope(v.module)) > 0.1} == \
+        ({unmet} if unmet else set()), str(cc)
+    if unmet:
+        assert lo < cc.slope(unmet) < hi, str(cc)
+    if tied:
+        assert -0.6 < cc.slope(tied, 0) < -0.35  # -1/2 in theory; measured -0.44 to -0.51
+
+
 def test_coord_check_rejects_bad_arguments():
     x = torch.randn(4, 16)
     with pytest.raises(ValueError, match="at least 3 different widths"):
         initscope.coord_check(plain, [64, 128], base=64, batch=x)
     with pytest.raises(ValueError, match="parametrization 'ntk': 'mup' or 'sp'"):
         initscope.coord_check(plain, [64, 128, 256], base=64, batch=x, parametrization="ntk")
+
+
+class _Attention(nn.Module):
+    """Separate q/k/v projections, ``scale`` for the logits (None: 1/sqrt(d_head))."""
+
+    def __init__(self, d: int, heads: int, scale: float | None = None) -> None:
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.num_heads, self.scale = heads, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = (z.view(b, t, self.num_heads, -1).transpose(1, 2)
+                   for z in (self.q(x), self.k(x), self.v(x)))
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                       scale=self.scale)
+        return self.o(y.transpose(1, 2).reshape(b, t, d))
+
+
+class _Untied(nn.Module):
+    """A one-block pre-LN transformer with an untied readout (``readout`` builds it)."""
+
+    def __init__(self, d: int, readout: Any = nn.Linear, scale: float | None = None) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(32, d)
+        self.ln1, self.attn = nn.LayerNorm(d), _Attention(d, 4, scale)
+        self.ln2, self.fc, self.proj = nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.Linear(2 * d, d)
+        self.ln_f, self.out = nn.LayerNorm(d), readout(d, 32)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.emb(ids)
+        x = x + self.attn(self.ln1(x))
+        x = x + self.proj(torch.relu(self.fc(self.ln2(x))))
+        return self.out(self.ln_f(x))
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 1e-2), ("sgd", 0.3)])
+def test_transformer_trajectory_equals_mup_with_its_1_over_d_attention(optimizer, lr):
+    """An untied transformer: initscope's plan (the attention's 1/d_head folded into the
+    separate query projection, the readout's 1/m into its tensor; plain modules) equals
+    mup's (MuReadout, the attention code edited to scale logits by sqrt(d_base)/d_head,
+    set_base_shapes, MuAdam/MuSGD): every output within 1e-6 relative over 10 steps,
+    widths 64 -> 256 (d_head 16 -> 64: theta = 1/2, exact in float32)."""
+    base_d, d = 64, 256
+    ours = _Untied(d)
+    plan = mup(ours, base=_Untied(base_d), optimizer=optimizer, scheme="torch_default")
+    (att,) = plan.attention
+    assert (att.query, att.how, att.d_head_base, att.d_head, att.theta) == \
+        ("attn.q", "fold", 16, 64, 0.5)
+    theirs = _Untied(d, mup_pkg.MuReadout, scale=math.sqrt(16) / 64)
+    mup_pkg.set_base_shapes(theirs, _Untied(base_d, mup_pkg.MuReadout, scale=0.25))
+    with torch.no_grad():
+        for (name, p), q in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+            q.copy_(p / 0.5 if name.startswith("attn.q.") else
+                    p * (d / base_d) if name == "out.weight" else p)
+    kw = {"lr": lr, "weight_decay": 0.0}
+    if optimizer == "sgd":
+        opt_a, opt_b = torch.optim.SGD(plan.param_groups(**kw)), \
+            mup_pkg.MuSGD(theirs.parameters(), **kw)
+    else:
+        opt_a, opt_b = torch.optim.Adam(plan.param_groups(**kw)), \
+            mup_pkg.MuAdam(theirs.parameters(), **kw)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(10):
+        ids = torch.randint(0, 32, (4, 12), generator=g)
+        for model, opt in ((ours, opt_a), (theirs, opt_b)):
+            loss = nn.functional.cross_entropy(model(ids).flatten(0, 1), ids.flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            a, b = ours(ids), theirs(ids)
+        assert (a - b).abs().max().item() <= 1e-6 * b.abs().max().item()
+
+
+def test_attention_multiplier_as_hook_on_a_fused_qkv():
+    """The tests' GPT: fused c_attn, no ``scaling``: a forward hook multiplies the query
+    block of c_attn's output by sqrt(d_head_base / d_head); the same as scaling the
+    query rows of the weight and bias by hand. detach() removes it."""
+    model = GPT(d=256)
+    plan = mup(model, base=GPT(d=64), optimizer="adam", scheme="xavier")
+    assert [(a.query, a.how, a.theta, a.block, a.splits) for a in plan.attention] == \
+        [(f"h.{i}.attn.c_attn", "hook", 0.5, 0, 3) for i in range(3)]
+    ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hooked = model(ids)
+        plan.detach()
+        manual = copy.deepcopy(model)
+        for i in range(3):
+            c = manual.h[i].attn.c_attn
+            c.weight[:256] *= 0.5
+            c.bias[:256] *= 0.5
+        tied = next(e for e in plan if e.name == "wte.weight")
+        manual.lm_head.register_forward_pre_hook(lambda m, a: (a[0] * tied.rule.forward,))
+        by_hand = manual(ids)
+        plan.attach()
+        assert torch.allclose(hooked, by_hand, rtol=1e-5, atol=1e-6)
+        assert torch.equal(model(ids), hooked)
+    assert "hook on h.0.attn.c_attn's query block (0 of 3)" in str(plan)
+
+
+@pytest.mark.parametrize("build", [_hf_gpt2, _hf_llama])
+def test_attention_multiplier_as_hugging_face_scaling(build):
+    """Hugging Face attentions carry ``scaling``: the plan multiplies it (no hook, no
+    tensor changed), detach() restores it, a failed mup() leaves it as built."""
+    model = build(256)
+    ids = {"input_ids": torch.randint(0, 96, (2, 8))}
+    plan = mup(model, base=build(64), optimizer="adamw", example_inputs=ids)
+    attn = [m for m in model.modules() if hasattr(m, "scaling") and hasattr(m, "head_dim")]
+    assert len(plan.attention) == len(attn) == 2
+    for a, m in zip(plan.attention, attn, strict=True):
+        assert (a.how, a.d_head_base, a.d_head, a.theta) == ("scaling", 16, 64, 0.5)
+        assert m.scaling == pytest.approx(64 ** -0.5 * 0.5)
+    assert "scaling 0.125 -> 0.0625" in str(plan)
+    plan.detach()
+    assert all(m.scaling == pytest.approx(0.125) for m in attn)
+    again = build(256)
+    with pytest.raises(ValueError, match="optimizer"):
+        mup(again, base=build(64), optimizer="lamb", example_inputs=ids)
+    assert all(m.scaling == pytest.approx(0.125) for m in again.modules()
+               if hasattr(m, "scaling") and hasattr(m, "head_dim"))
+
+
+def test_multihead_attention_says_it_cannot():
+    class M(nn.Module):
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(d, 4, batch_first=True)
+            self.out = nn.Linear(d, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.attn(x, x, x)[0])
+
+    plan = mup(M(128), base=M(64), example_inputs=torch.randn(2, 5, 128))
+    (a,) = plan.attention
+    assert a.how == "not applied" and "MultiheadAttention" in a.note
+    assert "MultiheadAttention scales its logits" in str(plan)

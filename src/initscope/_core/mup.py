@@ -26,7 +26,7 @@ SGD), carried through the fold.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: The optimizers whose muP rules differ: Adam-like (entrywise normalized: Adam, AdamW,
 #: RMSProp, ...) and SGD-like.
@@ -65,7 +65,8 @@ def kind_of(base: tuple[int | None, ...], ndim: int, readout_in: bool) -> str:
 
 
 def rule(kind: str, optimizer: str, *, fan_in_mult: float = 1.0, fan_out_mult: float = 1.0,
-         width_mult: float = 1.0, fold: bool = True) -> MupRule:
+         width_mult: float = 1.0, fold_readout: bool = True,
+         eps_scaling: bool = False) -> MupRule:
     """The muP multipliers of one parameter.
 
     Args:
@@ -74,8 +75,14 @@ def rule(kind: str, optimizer: str, *, fan_in_mult: float = 1.0, fan_out_mult: f
         fan_in_mult, fan_out_mult: the width multipliers of a weight's fan_in and fan_out
             (hidden and readout).
         width_mult: the multiplier of a vector-like parameter's growing dimension.
-        fold: put the readout's 1/m into its tensor (init, LR, eps); False leaves it as
-            ``forward`` (a tied readout, whose tensor is also the input embedding).
+        fold_readout: put the readout's 1/m into its tensor (init, LR, eps); False leaves
+            it as ``forward`` (a tied readout, whose tensor is also the input embedding).
+        eps_scaling: Adam's eps x 1/m on every parameter with a growing dimension, as its
+            gradient entries shrink under muP (~1/m: the loss's gradient with respect to
+            a hidden coordinate is ~1/m), so that eps stays the same fraction of the
+            update's denominator (Everett et al. 2024, "Scaling Exponents Across
+            Parameterizations and Optimizers", sec. 4.3). Off by default, as in the
+            ``mup`` package.
 
     >>> r = rule("hidden", "adam", fan_in_mult=4.0, fan_out_mult=4.0)
     >>> r.lr, r.weight_decay
@@ -85,6 +92,8 @@ def rule(kind: str, optimizer: str, *, fan_in_mult: float = 1.0, fan_out_mult: f
     (0.25, 0.25, 4.0)
     >>> rule("vector", "sgd", width_mult=4.0).lr
     4.0
+    >>> rule("hidden", "adam", fan_in_mult=4.0, fan_out_mult=4.0, eps_scaling=True).eps
+    0.25
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer!r}: one of {', '.join(OPTIMIZERS)}")
@@ -95,26 +104,112 @@ def rule(kind: str, optimizer: str, *, fan_in_mult: float = 1.0, fan_out_mult: f
         return MupRule(kind, 1.0)
     if kind == "vector":
         m = width_mult
-        return MupRule(kind, m, lr=m if sgd else 1.0, weight_decay=1 / m if sgd else 1.0)
-    if kind == "hidden":
+        r = MupRule(kind, m, lr=m if sgd else 1.0, weight_decay=1 / m if sgd else 1.0)
+    elif kind == "hidden":
         m = fan_in_mult
         if sgd:
             ratio = fan_in_mult / fan_out_mult
-            return MupRule(kind, m, init=m ** -0.5, lr=1 / ratio, weight_decay=ratio)
-        return MupRule(kind, m, init=m ** -0.5, lr=1 / m, weight_decay=m)
-    # readout: a vector-like tensor (mup: MuReadout's weight, its std kept constant) read
-    # through 1/m; theta = 1/m folded in: init x theta, SGD LR x theta^2 (on top of the
-    # vector-like x m), Adam LR x theta and eps / theta; coupled weight decay / theta^2
-    m = fan_in_mult
-    theta = 1 / m
-    lr, wd = (m, 1 / m) if sgd else (1.0, 1.0)
-    if not fold:
-        return MupRule(kind, m, lr=lr, weight_decay=wd, forward=theta)
-    if sgd:
-        return MupRule(kind, m, init=theta, lr=lr * theta ** 2, weight_decay=wd / theta ** 2)
-    if optimizer == "adamw":  # decoupled: p *= 1 - lr wd, the same decay for theta p
-        return MupRule(kind, m, init=theta, lr=theta, eps=1 / theta, weight_decay=1 / theta)
-    return MupRule(kind, m, init=theta, lr=theta, eps=1 / theta, weight_decay=1 / theta ** 2)
+            r = MupRule(kind, m, init=m ** -0.5, lr=1 / ratio, weight_decay=ratio)
+        else:
+            r = MupRule(kind, m, init=m ** -0.5, lr=1 / m, weight_decay=m)
+    else:
+        # readout: a vector-like tensor (mup: MuReadout's weight, its std kept constant)
+        # read through theta = 1/m, folded in below (or left as a forward multiplier)
+        m = fan_in_mult
+        r = MupRule(kind, m, lr=m if sgd else 1.0, weight_decay=1 / m if sgd else 1.0)
+    if eps_scaling and not sgd:
+        r = replace(r, eps=r.eps / m)
+    if kind != "readout":
+        return r
+    if not fold_readout:
+        return replace(r, forward=1 / m)
+    return fold(r, 1 / m, optimizer)
+
+
+def fold(r: MupRule, theta: float, optimizer: str) -> MupRule:
+    """``r`` with a forward multiplier ``theta`` on its tensor folded in (the
+    abc-symmetry of Yang & Hu 2021, sec. 3): init x theta; SGD LR x theta^2 and coupled
+    weight decay / theta^2; Adam LR x theta, eps / theta and weight decay / theta^2
+    (coupled, Adam) or / theta (decoupled, AdamW: p *= 1 - lr wd). The training
+    trajectory of ``theta * W`` is then that of the tensor read through ``theta``.
+
+    >>> r = fold(MupRule("hidden", 4.0, init=0.5, lr=0.25), 0.5, "adam")
+    >>> r.init, r.lr, r.eps, r.weight_decay
+    (0.25, 0.125, 2.0, 4.0)
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r}: one of {', '.join(OPTIMIZERS)}")
+    if not (math.isfinite(theta) and theta > 0):
+        raise ValueError(f"theta {theta!r}: a finite multiplier > 0")
+    if optimizer == "sgd":
+        return replace(r, init=r.init * theta, lr=r.lr * theta ** 2,
+                       weight_decay=r.weight_decay / theta ** 2)
+    wd = theta if optimizer == "adamw" else theta ** 2
+    return replace(r, init=r.init * theta, lr=r.lr * theta, eps=r.eps / theta,
+                   weight_decay=r.weight_decay / wd)
+
+
+def attention_multiplier(d_head_base: int, d_head: int, scale_base: float | None = None,
+                         scale: float | None = None) -> float:
+    """The multiplier muP puts on an attention's logits, relative to the model's own:
+    the logits of a trained attention grow as d_head (queries and keys become
+    correlated), so muP scales them by 1/d_head where the standard model has
+    1/sqrt(d_head) (Yang et al. 2021, "Tensor Programs V", sec. 4 and Table 3). Relative
+    to the base, whose logits keep the model's scale ``scale_base``:
+
+        theta = (scale_base * d_head_base) / (scale * d_head)
+
+    ``scale`` defaults to 1/sqrt(d_head) (scaled_dot_product_attention's, and most
+    models'), giving theta = sqrt(d_head_base / d_head); 1 when d_head does not grow.
+
+    >>> attention_multiplier(16, 64)
+    0.5
+    >>> attention_multiplier(64, 64, 0.125, 0.125)
+    1.0
+    """
+    if d_head_base < 1 or d_head < 1:
+        raise ValueError(f"head sizes must be >= 1; got {d_head_base}, {d_head}")
+    sb = d_head_base ** -0.5 if scale_base is None else scale_base
+    s = d_head ** -0.5 if scale is None else scale
+    if not (sb > 0 and s > 0):
+        raise ValueError(f"attention scales must be > 0; got {sb}, {s}")
+    return (sb * d_head_base) / (s * d_head)
+
+
+def depth_rule(r: MupRule, depth_mult: float, alpha: float, optimizer: str, *,
+               branch_end: bool) -> MupRule:
+    """``r`` (a parameter inside a residual branch) for a model ``depth_mult`` times as
+    deep as the base, every branch's output read through depth_mult^-alpha: alpha = 1 is
+    CompleteP (Dey et al. 2025, "Don't be lazy: CompleteP enables compute-efficient deep
+    transformers", Table 1), alpha = 0.5 Depth-muP (Yang et al. 2023, "Tensor Programs
+    VI"; Bordelon et al. 2023, "Depthwise Hyperparameter Transfer in Residual Networks").
+
+    Every parameter of a branch: under Adam LR x depth_mult^(alpha - 1) (a branch's
+    normalized update, read through depth_mult^-alpha, moves the residual stream by ~1/L)
+    and eps x depth_mult^-alpha (its gradient carries the branch multiplier); under SGD
+    LR x depth_mult^(2 alpha - 1) (the gradient carries the multiplier too). The branch
+    multiplier itself is folded into the branch end (``branch_end``: :func:`fold`), so no
+    forward changes. Weight decay as written for the unfolded tensor (CompleteP's
+    reference implementation leaves it), carried through the fold.
+
+    >>> r = depth_rule(MupRule("hidden", 4.0, lr=0.25), 4.0, 1.0, "adam", branch_end=True)
+    >>> r.init, r.lr, r.eps
+    (0.25, 0.0625, 1.0)
+    >>> depth_rule(MupRule("vector", 4.0), 4.0, 0.5, "adam", branch_end=False).lr
+    0.5
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r}: one of {', '.join(OPTIMIZERS)}")
+    if not (math.isfinite(depth_mult) and depth_mult > 0):
+        raise ValueError(f"depth_mult {depth_mult!r}: a finite ratio > 0")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha {alpha!r}: in [0, 1] (1: CompleteP, 0.5: Depth-muP)")
+    if optimizer == "sgd":
+        out = replace(r, lr=r.lr * depth_mult ** (2 * alpha - 1))
+    else:
+        out = replace(r, lr=r.lr * depth_mult ** (alpha - 1),
+                      eps=r.eps * depth_mult ** -alpha)
+    return fold(out, depth_mult ** -alpha, optimizer) if branch_end else out
 
 
 def std_at_base(std: float, fan_in_mult: float) -> float:

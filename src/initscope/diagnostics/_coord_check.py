@@ -7,7 +7,8 @@ standard one the update of a layer grows with width (an Adam step moves every we
 model widens.
 
 Measured per leaf module: l1 = mean |y| and rms = sqrt(mean y^2) of its output on a
-fixed batch, at init (step 0) and after each of ``steps`` updates, averaged over seeds;
+fixed batch (a query projection's output without the 1/d_head the plan folded into it:
+muP's coordinate), at init (step 0) and after each of ``steps`` updates, averaged over seeds;
 then the least-squares slope of log2 l1 against log2 width per module and step: 0 means
 width-independent, 0.5 grows as sqrt(width).
 """
@@ -86,8 +87,14 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if n and not any(m.children())]
 
 
-def _measure(model: nn.Module, batch: Any) -> dict[str, tuple[float, float]]:
-    """l1 and rms of every leaf module's output on ``batch`` (hooks removed after)."""
+def _unscaled(_: str) -> float:
+    return 1.0
+
+
+def _measure(model: nn.Module, batch: Any, scale: Callable[[str], float] = _unscaled
+             ) -> dict[str, tuple[float, float]]:
+    """l1 and rms of every leaf module's output on ``batch``, divided by ``scale(name)``
+    (hooks removed after)."""
     out: dict[str, tuple[float, float]] = {}
     handles = []
 
@@ -97,7 +104,7 @@ def _measure(model: nn.Module, batch: Any) -> dict[str, tuple[float, float]]:
                 (v for v in (y if isinstance(y, (tuple, list)) else ()) if
                  isinstance(v, torch.Tensor)), None)
             if t is not None and t.is_floating_point() and t.numel():
-                d = t.detach().double()
+                d = t.detach().double() / scale(name)
                 out[name] = (float(d.abs().mean()), float(d.pow(2).mean().sqrt()))
         return record
 
@@ -125,7 +132,7 @@ def _loss(output: Any, target: Any) -> torch.Tensor:
 def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, base: int,
                 batch: Any, target: Any = None, steps: int = 3, optimizer: str = "adam",
                 lr: float = 1e-2, parametrization: str = "mup", scheme: str = "auto",
-                seeds: Sequence[int] = (0, 1, 2),
+                seeds: Sequence[int] = (0, 1, 2), readout_zero: bool = False,
                 loss_fn: Callable[[Any], torch.Tensor] | None = None) -> CoordCheck:
     """Train ``model_fn(width)`` for ``steps`` steps on ``batch`` at every width and
     measure each layer's output size; see the module docstring.
@@ -140,6 +147,7 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
         optimizer: "adam", "adamw" or "sgd".
         parametrization: "mup" (:func:`initscope.mup`) or "sp" (``scheme`` and one rate
             for every parameter).
+        readout_zero: muP's readout starts at zero (:func:`initscope.mup`).
         loss_fn: the loss from the model's output, instead of the above.
 
     >>> from torch import nn
@@ -167,17 +175,19 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
     for seed in seeds:
         for width in widths:
             model = model_fn(width)
+            scale: Callable[[str], float] = _unscaled
             if base_model is not None:
                 plan = mup(model, base=base_model, optimizer=optimizer, scheme=scheme,
-                           seed=seed)
+                           seed=seed, readout_zero=readout_zero, example_inputs=batch)
                 groups = plan.param_groups(lr=lr)
+                scale = plan.folded
             else:
-                initialize(model, scheme, seed=seed)
+                initialize(model, scheme, seed=seed, example_inputs=batch)
                 groups = [{"params": list(model.parameters()), "lr": lr}]
             opt = (torch.optim.SGD(groups) if optimizer == "sgd" else
                    torch.optim.AdamW(groups) if optimizer == "adamw" else torch.optim.Adam(groups))
             for step in range(steps + 1):
-                for name, (l1, rms) in _measure(model, batch).items():
+                for name, (l1, rms) in _measure(model, batch, scale).items():
                     rows.append({"module": name, "width": width, "seed": seed, "step": step,
                                  "l1": l1, "rms": rms})
                 if step == steps:
