@@ -225,6 +225,40 @@ def stock(mesh: Any, outdir: str) -> None:
         torch.save(out, os.path.join(outdir, f"stock_world{dist.get_world_size()}.pt"))
 
 
+def mup_sharded(mesh: Any) -> None:
+    """muP on an FSDP2-sharded GPT built on the meta device: the single-process values
+    bit for bit (the same plan), the attention hook and the tied readout's hook working
+    on the sharded model, and AdamW steps from its param_groups."""
+    from torch.distributed.fsdp import fully_shard
+
+    ref = GPT(d=128)
+    ref_plan = initscope.mup(ref, base=GPT(d=64), optimizer="adamw", seed=7)
+    with torch.device("meta"):
+        model = GPT(d=128)
+    for block in model.h:
+        fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    model.to_empty(device="cpu")
+    plan = initscope.mup(model, base=GPT(d=64), optimizer="adamw", seed=7)
+    assert [(e.name, e.rule, e.hooked) for e in plan] == \
+        [(e.name, e.rule, e.hooked) for e in ref_plan]
+    assert plan.attention == ref_plan.attention
+    _compare(model, ref, "mup fsdp")
+    ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(0))
+    for m, pl in ((model, plan), (ref, ref_plan)):
+        opt = torch.optim.AdamW(pl.param_groups(lr=1e-2, weight_decay=0.1))
+        for _ in range(2):
+            loss = nn.functional.cross_entropy(m(ids).flatten(0, 1), ids.flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    want = dict(ref.named_parameters())
+    for name, p in model.named_parameters():
+        full = p.full_tensor() if hasattr(p, "full_tensor") else p
+        assert torch.allclose(full.detach(), want[name].detach(), rtol=1e-4, atol=1e-6), \
+            f"mup fsdp after 2 steps: {name}"
+
+
 def run(rank: int, world: int, port: int, outdir: str, two_dim: bool) -> None:
     import warnings
 
@@ -244,6 +278,7 @@ def run(rank: int, world: int, port: int, outdir: str, two_dim: bool) -> None:
             mesh = init_device_mesh("cpu", (world,))
             placements(mesh)
             fsdp(mesh)
+            mup_sharded(mesh)
             tensor_parallel(mesh)
             guard(mesh)
             stock(mesh, outdir)

@@ -406,6 +406,12 @@ def test_attention_multiplier_as_hugging_face_scaling(build):
         assert (a.how, a.d_head_base, a.d_head, a.theta) == ("scaling", 16, 64, 0.5)
         assert m.scaling == pytest.approx(64 ** -0.5 * 0.5)
     assert "scaling 0.125 -> 0.0625" in str(plan)
+    restored = build(256)  # a checkpoint: the weights and the plan's state
+    restored.load_state_dict(model.state_dict())
+    again = mup_from_state_dict(restored, plan.state_dict(), example_inputs=ids)
+    assert again.attention == plan.attention
+    with torch.no_grad():  # eval: GPT-2's dropout
+        assert torch.equal(restored.eval()(**ids).logits, model.eval()(**ids).logits)
     plan.detach()
     assert all(m.scaling == pytest.approx(0.125) for m in attn)
     again = build(256)
@@ -429,3 +435,122 @@ def test_multihead_attention_says_it_cannot():
     (a,) = plan.attention
     assert a.how == "not applied" and "MultiheadAttention" in a.note
     assert "MultiheadAttention scales its logits" in str(plan)
+
+
+class _ResMLP(nn.Module):
+    """Pre-LN residual MLP blocks; ``branch`` multiplies every branch's output and
+    ``readout`` the readout's input (the oracle's explicit multipliers; 1 in ours)."""
+
+    def __init__(self, d: int, depth: int, branch: float = 1.0, readout: float = 1.0) -> None:
+        super().__init__()
+        self.inp = nn.Linear(12, d)
+        self.blocks = nn.ModuleList(nn.ModuleDict({
+            "ln": nn.LayerNorm(d), "fc1": nn.Linear(d, d), "fc2": nn.Linear(d, d)})
+            for _ in range(depth))
+        self.ln_f, self.out = nn.LayerNorm(d), nn.Linear(d, 5)
+        self.branch, self.readout = branch, readout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for b in self.blocks:
+            h = h + self.branch * b["fc2"](torch.relu(b["fc1"](b["ln"](h))))
+        return self.out(self.ln_f(h) * self.readout)
+
+
+def _completep_groups(model: _ResMLP, optimizer: str, lr: float, m_w: float, m_l: float,
+                      alpha: float) -> list[dict[str, Any]]:
+    """The oracle: CompleteP's per-parameter rules written out for the unfolded model
+    (Dey et al. 2025, Table 1; Yang et al. 2021, Table 3), the multipliers explicit in
+    its forward. Adam: hidden lr / m_w, every block parameter lr x m_L^(alpha-1) and eps
+    x m_L^-alpha; SGD: vector-like lr x m_w, block parameters lr x m_L^(2 alpha - 1)."""
+    groups = []
+    for name, p in model.named_parameters():
+        hidden = name.startswith("blocks.") and name.endswith("weight") and "ln" not in name
+        in_block = name.startswith("blocks.")
+        if optimizer == "sgd":
+            g_lr = lr * (1.0 if hidden or name == "out.bias" else m_w)  # vector-like: x m
+            if in_block:
+                g_lr *= m_l ** (2 * alpha - 1)
+            groups.append({"params": [p], "lr": g_lr})
+        else:
+            g_lr = lr / m_w if hidden else lr
+            eps = 1e-8
+            if in_block:
+                g_lr *= m_l ** (alpha - 1)
+                eps *= m_l ** -alpha
+            groups.append({"params": [p], "lr": g_lr, "eps": eps})
+    return groups
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 1e-2), ("sgd", 0.2)])
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_depth_transfer_equals_explicit_completep(optimizer, lr, alpha):
+    """Depth (and width) transfer: width 64 -> 128 and 2 -> 8 residual blocks. The plan
+    folds each branch's (L / L_base)^-alpha into its last layer and the readout's 1/m
+    into its tensor; the oracle keeps both multipliers in its forward with CompleteP's
+    rules written out by hand (alpha = 1) or Depth-muP's (alpha = 0.5). 10 steps:
+    every output within 1e-6 relative."""
+    m_w, m_l = 2.0, 4.0
+    ours = _ResMLP(128, 8)
+    plan = mup(ours, base=_ResMLP(64, 2), optimizer=optimizer, scheme="torch_default",
+               depth_alpha=alpha)
+    assert plan.depth == (m_l, alpha)
+    theta = m_l ** -alpha
+    theirs = _ResMLP(128, 8, branch=theta, readout=1 / m_w)
+    with torch.no_grad():
+        for (name, p), q in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+            q.copy_(p / theta if ".fc2." in name else p * m_w if name == "out.weight" else p)
+    opt_a = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
+        plan.param_groups(lr=lr))
+    opt_b = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
+        _completep_groups(theirs, optimizer, lr, m_w, m_l, alpha))
+    g = torch.Generator().manual_seed(3)
+    for _ in range(10):
+        x, y = torch.randn(32, 12, generator=g), torch.randint(0, 5, (32,), generator=g)
+        for model, opt in ((ours, opt_a), (theirs, opt_b)):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            a, b = ours(x), theirs(x)
+        assert (a - b).abs().max().item() <= 1e-6 * b.abs().max().item()
+    assert "depth x4 (alpha" in str(plan)
+
+
+def test_depth_needs_a_base_model_and_a_valid_alpha():
+    with pytest.raises(ValueError, match=r"alpha 2\.0: in"):
+        mup(_ResMLP(64, 4), base=_ResMLP(64, 2), depth_alpha=2.0)
+    with pytest.raises(ValueError, match="base must be a model"):
+        mup(_ResMLP(64, 4), base={n: tuple(p.shape) for n, p in
+                                  _ResMLP(64, 2).named_parameters()}, depth_alpha=1.0)
+    with pytest.raises(ValueError, match="pass depth_alpha"):
+        mup(_ResMLP(64, 4), base=_ResMLP(64, 2))
+
+
+def test_plan_survives_torch_compile():
+    """mup() on a torch.compile'd model plans the module it compiles (the same tensors)
+    and gives the plain model's plan and weights; training the compiled model
+    with its param_groups (the attention and tied-readout hooks traced by dynamo) follows
+    the eager model step for step. Backend aot_eager: dynamo's graph capture with
+    hooks, without a C++ build."""
+    eager = GPT(d=128)
+    plan = mup(eager, base=GPT(d=64), optimizer="adamw", seed=4)
+    compiled = torch.compile(GPT(d=128), backend="aot_eager")
+    cplan = mup(compiled, base=GPT(d=64), optimizer="adamw", seed=4)
+    assert [(e.name, e.rule, e.init_std) for e in cplan] == \
+        [(e.name, e.rule, e.init_std) for e in plan]
+    for (n, a), b in zip(compiled.named_parameters(), eager.parameters(), strict=True):
+        assert torch.equal(a, b), n
+    ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(0))
+    opts = [torch.optim.AdamW(p.param_groups(lr=1e-2, weight_decay=0.1))
+            for p in (plan, cplan)]
+    for _ in range(3):
+        for model, opt in zip((eager, compiled), opts, strict=True):
+            loss = nn.functional.cross_entropy(model(ids).flatten(0, 1), ids.flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            a, b = compiled(ids), eager(ids)
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -29,6 +29,7 @@ from torch import nn
 
 from .._core import mup as rules
 from .._tabular import dataframe
+from ..rng import canonical_name, is_dtensor
 from .apply import InitReport, initialize
 from .graph import LayerGraph, out_axis
 from .policies import Policy
@@ -260,9 +261,13 @@ def base_shapes(model: nn.Module, base: nn.Module | Shapes, delta: nn.Module | S
     ``by_block``: a model of another depth; a parameter the base does not have is
     matched to the same parameter of another block (``h.7.mlp.c_fc.weight`` to
     ``h.0.mlp.c_fc.weight``)."""
-    target = _shapes(model, "model")
-    bs = _shapes(base, "base")
-    ds = _shapes(delta, "delta") if delta is not None else None
+    # names without the segments wrappers insert (torch.compile's _orig_mod, FSDP1's):
+    # a compiled model against its plain base
+    named = _shapes(model, "model")
+    target = {canonical_name(n): s for n, s in named.items()}
+    bs = {canonical_name(n): s for n, s in _shapes(base, "base").items()}
+    ds = {canonical_name(n): s for n, s in _shapes(delta, "delta").items()} \
+        if delta is not None else None
     for other, what in ((bs, "base"), (ds, "delta")):
         if other is None:
             continue
@@ -287,9 +292,10 @@ def base_shapes(model: nn.Module, base: nn.Module | Shapes, delta: nn.Module | S
             raise ValueError(f"{what}: {bad[0]} has shape {other[bad[0]]}, the model "
                              f"{target[bad[0]]} (a different number of dimensions)")
     out = {}
-    for name, shape in target.items():
+    for full, shape in named.items():
+        name = canonical_name(full)
         ref = ds[name] if ds is not None else shape
-        out[name] = tuple(b if b != r else None for b, r in zip(bs[name], ref, strict=True))
+        out[full] = tuple(b if b != r else None for b, r in zip(bs[name], ref, strict=True))
     return out
 
 
@@ -343,6 +349,11 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
     """
     if optimizer not in rules.OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer!r}: one of {', '.join(rules.OPTIMIZERS)}")
+    # torch.compile's wrapper: plan the module it compiles (the same tensors; the hooks
+    # sit on its submodules, which dynamo traces)
+    model = _compiled_inner(model)
+    if isinstance(base, nn.Module):
+        base = _compiled_inner(base)
     if depth_alpha is not None:
         if not isinstance(base, nn.Module):
             raise ValueError("depth_alpha: base must be a model (its residual branches "
@@ -384,6 +395,12 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
         raise
 
 
+def _compiled_inner(model: nn.Module) -> nn.Module:
+    inner = getattr(model, "_orig_mod", None)
+    return inner if type(model).__name__ == "OptimizedModule" and \
+        isinstance(inner, nn.Module) else model
+
+
 @dataclass
 class _Reference:
     """The base model under the scheme (on a copy): the std the scheme set on each
@@ -399,12 +416,18 @@ def _reference(base: nn.Module, scheme: str | Policy, seed: int | None,
                example_inputs: Any) -> _Reference:
     clone = copy.deepcopy(base)  # the user's base model is not changed
     report = initialize(clone, scheme, seed=seed, example_inputs=example_inputs)
-    drawn = {n: _std(p) for n, p in clone.named_parameters()}
-    return _Reference({r.name: r.target_std for r in report.records}, drawn, report.graph)
+    drawn = {canonical_name(n): _std(p) for n, p in clone.named_parameters()}
+    return _Reference({canonical_name(r.name): r.target_std for r in report.records}, drawn,
+                      report.graph)
 
 
 def _std(p: torch.Tensor) -> float:
-    return float(p.detach().double().pow(2).mean().sqrt()) if p.numel() else 0.0
+    """The root mean square of a tensor's values (of the whole tensor for a sharded
+    DTensor: the same at every world size)."""
+    t = p.detach()
+    if is_dtensor(t):
+        t = t.full_tensor()  # type: ignore[attr-defined]
+    return float(t.double().pow(2).mean().sqrt()) if t.numel() else 0.0
 
 
 def _depth_mult(graph: LayerGraph, base_graph: LayerGraph) -> float:
@@ -450,7 +473,8 @@ def _attention(model: nn.Module, graph: LayerGraph, dims: dict[str, tuple[int | 
                base: nn.Module | None) -> list[MupAttention]:
     """The 1/d_head of every attention whose query layer the graph found."""
     modules = dict(model.named_modules())
-    base_modules = dict(base.named_modules()) if base is not None else {}
+    base_modules = {canonical_name(n): m for n, m in base.named_modules()} \
+        if base is not None else {}
     out: list[MupAttention] = []
     for info in graph:
         if info.kind == "attention":
@@ -484,7 +508,7 @@ def _attention(model: nn.Module, graph: LayerGraph, dims: dict[str, tuple[int | 
             continue
         scaling = getattr(modules[owner], "scaling", None) if owner is not None else None
         scaling = scaling if isinstance(scaling, float) else None
-        bmod = base_modules.get(owner) if owner is not None else None
+        bmod = base_modules.get(canonical_name(owner)) if owner is not None else None
         if bmod is not None:
             d_base = _head_dim(bmod, q_width_base)
             s_base = getattr(bmod, "scaling", None)
@@ -614,9 +638,10 @@ def _target_std(std_here: float | None, rule: rules.MupRule, base: tuple[int | N
     if readout_zero:
         return 0.0
     if ref is not None:
-        std_base = ref.target_std.get(name)
+        key = canonical_name(name)
+        std_base = ref.target_std.get(key)
         if std_base is None:
-            std_base = ref.drawn_std.get(name)
+            std_base = ref.drawn_std.get(key)
         return None if std_base is None else std_base * rule.init
     if std_here is None:
         return drawn_here * rule.init

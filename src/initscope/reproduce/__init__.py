@@ -26,6 +26,8 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
                                    "model's own init, at init and after 300 AdamW steps"),
     "activations": ("activations", "'auto' for every activation: 50-layer MLPs on digits "
                                    "against He, Xavier, looks-linear and critical"),
+    "mup-transfer": ("mup_transfer", "muP: the best Adam learning rate holds from width 64 "
+                                     "to 1024 (MLP, GPT); under SP it moves"),
 }
 
 
@@ -34,6 +36,7 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
 EXPECTED_SECONDS: dict[str, int] = {
     "glorot2010": 1480, "symmetry": 65, "saturation": 220, "he2015": 50, "saxe2014": 380,
     "lsuv": 70, "critical-depth": 160, "real-models": 1225, "activations": 1500,
+    "mup-transfer": 1500,
 }
 
 
