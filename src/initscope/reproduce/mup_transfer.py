@@ -89,7 +89,8 @@ class _Block(nn.Module):
                    for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.c_proj(y.transpose(1, 2).reshape(b, t, d))
-        return x + self.proj(F.gelu(self.fc(self.ln_2(x))))
+        out: torch.Tensor = x + self.proj(F.gelu(self.fc(self.ln_2(x))))
+        return out
 
 
 class _GPT(nn.Module):
@@ -139,6 +140,7 @@ def trial(task: str, parametrization: str, width: int, log2_lr: int, seed: int,
     g = torch.Generator().manual_seed(1000 + seed)
     losses = []
     for _ in range(steps):
+        loss: torch.Tensor
         if task == "mlp":
             x, y = _teacher_batch(g, 128)
             loss = F.cross_entropy(model(x), y)
@@ -147,7 +149,7 @@ def trial(task: str, parametrization: str, width: int, log2_lr: int, seed: int,
             logits = model(ids)
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         losses.append(float(loss.detach()))
     tail = losses[-max(1, steps // 10):]
