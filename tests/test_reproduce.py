@@ -247,3 +247,26 @@ def test_activations_smoke(tmp_path):
     assert result.claims[0][0].startswith('"auto" within 2 points of the best')
     curves = result.details["depth_curves"]
     assert set(curves) == set(cfg.activations) and len(curves["gelu"]["auto"]) == cfg.depth - 1
+
+
+def test_mup_transfer_smoke(tmp_path):
+    """The muP transfer reproduction at smoke scale: every grid point trained (finite
+    losses), one best rate per (task, parametrization, width) and it is the least mean
+    loss of its cell, the claims computed from the grid, the figure written."""
+    from initscope.reproduce import mup_transfer as M
+
+    cfg = M.Config.smoke()
+    result = run("mup-transfer", cfg, out=tmp_path)
+    grid = result.details["grid"]
+    cells = {(r["task"], r["parametrization"], r["width"]) for r in grid}
+    assert cells == {(t, p, w) for t in cfg.tasks for p in M.PARAMETRIZATIONS
+                     for w in cfg.widths}
+    assert all(math.isfinite(r["loss"]) for r in grid)
+    for cell in cells:
+        rows = [r for r in grid if (r["task"], r["parametrization"], r["width"]) == cell]
+        (best,) = [r for r in rows if r["best"]]
+        assert best["loss"] == min(r["loss"] for r in rows)
+    assert len(result.rows) == len(cells) and all(r["best"] for r in result.rows)
+    assert [c[0].split(":")[0] for c in result.claims] == [t for t in cfg.tasks
+                                                           for _ in range(3)]
+    assert (tmp_path / "mup-transfer.png").stat().st_size > 10_000

@@ -31,7 +31,7 @@ from .._core import mup as rules
 from .._tabular import dataframe
 from ..rng import canonical_name, is_dtensor
 from .apply import InitReport, initialize
-from .graph import LayerGraph, out_axis
+from .graph import LayerGraph, layer_graph, out_axis, role_of
 from .policies import Policy
 
 Shapes = Mapping[str, tuple[int, ...] | torch.Size]
@@ -86,7 +86,8 @@ class MupPlan:
 
     optimizer: str
     entries: list[MupEntry]
-    report: InitReport = field(repr=False)
+    #: the init's report (None for a plan restored from a checkpoint: nothing was drawn)
+    report: InitReport | None = field(repr=False)
     model: nn.Module = field(repr=False)
     attention: list[MupAttention] = field(default_factory=list)
     #: depth: (L / L_base, alpha) when depth transfer is on
@@ -375,8 +376,8 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
             depth = (_depth_mult(report.graph, ref.graph), float(depth_alpha))
         attention = _attention(model, report.graph, dims, base if isinstance(base, nn.Module)
                                else None)
-        entries = _entries(model, report, dims, ref, optimizer, readout_zero, attention,
-                           depth, eps_scaling)
+        entries = _entries(model, report.records, report.graph, dims, ref, optimizer,
+                           readout_zero, attention, depth, eps_scaling)
         params = dict(model.named_parameters())
         here = {r.name: r.target_std for r in report.records}
         with torch.no_grad():
@@ -553,12 +554,32 @@ def _zero_queries(model: nn.Module, attention: list[MupAttention], graph: LayerG
                 p.chunk(info.splits, dim=-1)[block].zero_()
 
 
-def _entries(model: nn.Module, report: InitReport, dims: dict[str, tuple[int | None, ...]],
-             ref: _Reference | None, optimizer: str, readout_zero: bool,
-             attention: list[MupAttention], depth: tuple[float, float] | None,
-             eps_scaling: bool) -> list[MupEntry]:
-    records = {r.name: r for r in report.records}
-    graph = report.graph
+@dataclass(frozen=True)
+class _Record:
+    """What the plan needs of a parameter's init record: its layer, role, target std."""
+
+    name: str
+    layer: str | None
+    role: str | None
+    target_std: float | None = None
+
+
+def _records(model: nn.Module, graph: LayerGraph) -> list[_Record]:
+    """Each parameter's layer and role from the graph alone (a restored plan: no init)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    out: dict[int, _Record] = {}
+    for info in graph:
+        for local, p in info.module.named_parameters(recurse=False):
+            if id(p) in names and id(p) not in out:
+                out[id(p)] = _Record(names[id(p)], info.name, role_of(info, local))
+    return list(out.values())
+
+
+def _entries(model: nn.Module, recs: list[Any], graph: LayerGraph,
+             dims: dict[str, tuple[int | None, ...]], ref: _Reference | None, optimizer: str,
+             readout_zero: bool, attention: list[MupAttention],
+             depth: tuple[float, float] | None, eps_scaling: bool) -> list[MupEntry]:
+    records = {r.name: r for r in recs}
     owners: dict[int, list[str]] = {}
     for mname, module in model.named_modules():
         for local, p in module.named_parameters(recurse=False):
@@ -671,6 +692,7 @@ def mup_from_state_dict(model: nn.Module, state: Mapping[str, Any], *,
     """The plan of a model restored from a checkpoint (its weights already loaded): the
     same roles, multipliers and forward multipliers (hooks, ``scaling`` attributes), and
     no init."""
+    model = _compiled_inner(model)
     params = dict(model.named_parameters())
     shapes = {n: tuple(int(d) if d is not None else int(p) for d, p in
                        zip(s, params[n].shape, strict=True))
@@ -679,18 +701,13 @@ def mup_from_state_dict(model: nn.Module, state: Mapping[str, Any], *,
     attention = [MupAttention(**a) for a in state.get("attention", [])]
     depth = state.get("depth")
     eps_scaling = bool(state.get("eps_scaling", False))
-    saved = {n: p.detach().clone() for n, p in params.items()}
-    try:
-        report = initialize(model, "auto", seed=0, example_inputs=example_inputs)
-    finally:
-        with torch.no_grad():
-            for n, p in params.items():
-                p.copy_(saved[n])
+    graph = layer_graph(model, example_inputs)  # the roles; no init is drawn
     dims = base_shapes(model, shapes)
-    entries = _entries(model, report, dims, None, state["optimizer"], False, attention,
+    entries = _entries(model, _records(model, graph), graph, dims, None, state["optimizer"],
+                       False, attention,
                        None if depth is None else (float(depth[0]), float(depth[1])),
                        eps_scaling)
     entries = [replace(e, init_std=None) for e in entries]
-    plan = MupPlan(state["optimizer"], entries, report, model, attention,
+    plan = MupPlan(state["optimizer"], entries, None, model, attention,
                    None if depth is None else (float(depth[0]), float(depth[1])), eps_scaling)
     return plan.attach()
