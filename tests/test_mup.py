@@ -284,6 +284,7 @@ def test_coordinate_check_on_transformers(name, optimizer, lr):
         assert lo < cc.slope(unmet) < hi, str(cc)
     if tied:
         assert -0.6 < cc.slope(tied, 0) < -0.35  # -1/2 in theory; measured -0.44 to -0.51
+        assert "a readout tied to the input embedding" in str(cc.verdicts[-1])
 
 
 def test_coord_check_rejects_bad_arguments():

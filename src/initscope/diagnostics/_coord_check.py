@@ -172,6 +172,7 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
         raise ValueError(f"steps must be an int >= 1; got {steps!r}")
     rows: list[dict[str, Any]] = []
     base_model = model_fn(base) if parametrization == "mup" else None  # mup() copies it
+    tied_heads: set[str] = set()
     for seed in seeds:
         for width in widths:
             model = model_fn(width)
@@ -181,6 +182,7 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
                            seed=seed, readout_zero=readout_zero, example_inputs=batch)
                 groups = plan.param_groups(lr=lr)
                 scale = plan.folded
+                tied_heads.update(h for e in plan for h in e.hooked)
             else:
                 initialize(model, scheme, seed=seed, example_inputs=batch)
                 groups = [{"params": list(model.parameters()), "lr": lr}]
@@ -213,7 +215,12 @@ def coord_check(model_fn: Callable[[int], nn.Module], widths: Sequence[int], *, 
             if math.isfinite(s) and abs(s) <= SLOPE_TOL:
                 continue
             cause = ("not finite at some width: the update diverged" if not math.isfinite(s)
-                     else "at init it shrinks as muP's readout does (std 1/width) and the "
+                     else "a readout tied to the input embedding: its logits keep muP's "
+                     "vanishing terms W0 x/m and W0 dx/m (~ width^-1/2), which a zero start "
+                     "would remove but a matrix that is also the embedding cannot have; "
+                     "muP's own finite-width behaviour, smaller with more steps"
+                     if name in tied_heads and s < 0 else
+                     "at init it shrinks as muP's readout does (std 1/width) and the "
                      "updates have not caught up yet: more steps, a larger rate, or "
                      "readout_zero=True" if parametrization == "mup" and s0 < -SLOPE_TOL
                      and s < 0 else
