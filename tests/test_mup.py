@@ -56,6 +56,17 @@ def _pair(optimizer: str, lr: float, wd: float) -> tuple[nn.Module, nn.Module, A
     return ours, theirs, opt_ours, opt_theirs
 
 
+def _step_together(pairs: Any, x: torch.Tensor, target: torch.Tensor) -> None:
+    """One optimizer step of each (model, optimizer) on the same batch: cross-entropy of
+    its output (class logits, or a language model's (B, T, V) against (B, T))."""
+    for model, opt in pairs:
+        out = model(x)
+        loss = nn.functional.cross_entropy(out.flatten(0, -2), target.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def _outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     out, h = [], x
     for layer in model:
@@ -75,11 +86,7 @@ def test_trajectory_equals_mureadout_with_mu_optimizers(optimizer, lr, wd):
     for _ in range(10):
         x = torch.randn(64, 16, generator=g)
         y = torch.randint(0, 10, (64,), generator=g)
-        for model, opt in ((ours, opt_a), (theirs, opt_b)):
-            loss = nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _step_together(((ours, opt_a), (theirs, opt_b)), x, y)
         for a, b in zip(_outputs(ours, x), _outputs(theirs, x), strict=True):
             scale = b.abs().max().item()
             assert (a - b).abs().max().item() <= 1e-6 * scale, (optimizer, scale)
@@ -358,11 +365,7 @@ def test_transformer_trajectory_equals_mup_with_its_1_over_d_attention(optimizer
     g = torch.Generator().manual_seed(2)
     for _ in range(10):
         ids = torch.randint(0, 32, (4, 12), generator=g)
-        for model, opt in ((ours, opt_a), (theirs, opt_b)):
-            loss = nn.functional.cross_entropy(model(ids).flatten(0, 1), ids.flatten())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _step_together(((ours, opt_a), (theirs, opt_b)), ids, ids)
         with torch.no_grad():
             a, b = ours(ids), theirs(ids)
         assert (a - b).abs().max().item() <= 1e-6 * b.abs().max().item()
@@ -508,11 +511,7 @@ def test_depth_transfer_equals_explicit_completep(optimizer, lr, alpha):
     g = torch.Generator().manual_seed(3)
     for _ in range(10):
         x, y = torch.randn(32, 12, generator=g), torch.randint(0, 5, (32,), generator=g)
-        for model, opt in ((ours, opt_a), (theirs, opt_b)):
-            loss = nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _step_together(((ours, opt_a), (theirs, opt_b)), x, y)
         with torch.no_grad():
             a, b = ours(x), theirs(x)
         assert (a - b).abs().max().item() <= 1e-6 * b.abs().max().item()
@@ -547,11 +546,7 @@ def test_plan_survives_torch_compile():
     opts = [torch.optim.AdamW(p.param_groups(lr=1e-2, weight_decay=0.1))
             for p in (plan, cplan)]
     for _ in range(3):
-        for model, opt in zip((eager, compiled), opts, strict=True):
-            loss = nn.functional.cross_entropy(model(ids).flatten(0, 1), ids.flatten())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _step_together(zip((eager, compiled), opts, strict=True), ids, ids)
         with torch.no_grad():
             a, b = compiled(ids), eager(ids)
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
