@@ -550,3 +550,14 @@ def test_plan_survives_torch_compile():
         with torch.no_grad():
             a, b = compiled(ids), eager(ids)
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_numerator_as_mup_attn_mult():
+    """attention_numerator=8 (mup's attn_mult): logits 8 / d_head at every width, so
+    theta = 8 / (d_head / sqrt(d_head)): 1 at d_head 64, 2 at 16 (the base itself)."""
+    wide = mup(_Untied(256), base=_Untied(64), attention_numerator=8.0)
+    assert [(a.how, a.theta) for a in wide.attention] == [("none", 1.0)]
+    narrow = mup(_Untied(64), base=_Untied(64), attention_numerator=8.0)
+    assert [(a.how, a.theta) for a in narrow.attention] == [("fold", 2.0)]
+    with pytest.raises(ValueError, match=r"numerator -1\.0"):
+        mup(_Untied(64), base=_Untied(64), attention_numerator=-1.0)

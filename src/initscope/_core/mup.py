@@ -150,7 +150,7 @@ def fold(r: MupRule, theta: float, optimizer: str) -> MupRule:
 
 
 def attention_multiplier(d_head_base: int, d_head: int, scale_base: float | None = None,
-                         scale: float | None = None) -> float:
+                         scale: float | None = None, numerator: float | None = None) -> float:
     """The multiplier muP puts on an attention's logits, relative to the model's own:
     the logits of a trained attention grow as d_head (queries and keys become
     correlated), so muP scales them by 1/d_head where the standard model has
@@ -161,12 +161,22 @@ def attention_multiplier(d_head_base: int, d_head: int, scale_base: float | None
 
     ``scale`` defaults to 1/sqrt(d_head) (scaled_dot_product_attention's, and most
     models'), giving theta = sqrt(d_head_base / d_head); 1 when d_head does not grow.
+    ``numerator`` c sets the logits to c / d_head outright (the ``mup`` package's
+    attn_mult: 8, equal to 1/sqrt(d_head) at d_head = 64): theta = c / (scale * d_head),
+    not 1 at the base unless c = sqrt(d_head_base).
 
     >>> attention_multiplier(16, 64)
     0.5
     >>> attention_multiplier(64, 64, 0.125, 0.125)
     1.0
+    >>> attention_multiplier(16, 64, numerator=8.0)
+    1.0
     """
+    if numerator is not None:
+        if not (math.isfinite(numerator) and numerator > 0):
+            raise ValueError(f"numerator {numerator!r}: a finite number > 0")
+        s_here = d_head ** -0.5 if scale is None else scale
+        return numerator / (s_here * d_head)
     if d_head_base < 1 or d_head < 1:
         raise ValueError(f"head sizes must be >= 1; got {d_head_base}, {d_head}")
     sb = d_head_base ** -0.5 if scale_base is None else scale_base

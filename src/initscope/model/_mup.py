@@ -304,7 +304,8 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
         scheme: str | Policy = "auto", seed: int | None = 0,
         delta: nn.Module | Shapes | None = None, readout_zero: bool = False,
         query_zero: bool = False, depth_alpha: float | None = None,
-        eps_scaling: bool = False, example_inputs: Any = None) -> MupPlan:
+        eps_scaling: bool = False, attention_numerator: float | None = None,
+        example_inputs: Any = None) -> MupPlan:
     """Initialize ``model`` in place under muP relative to ``base`` and return the plan
     whose ``param_groups`` the optimizer takes (Yang et al. 2021, "Tensor Programs V").
 
@@ -337,6 +338,8 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
             last layer, with the LR and eps of :func:`initscope._core.mup.depth_rule`;
             1.0 is CompleteP (Dey et al. 2025), 0.5 Depth-muP (Yang et al. 2023).
         eps_scaling: Adam's eps x 1/m (Everett et al. 2024; off as in ``mup``).
+        attention_numerator: logits c / d_head with this c at every width (``mup``'s
+            attn_mult: 8.0); None keeps the base's own scale at the base.
         example_inputs: for models torch.fx cannot trace.
 
     >>> from torch import nn
@@ -350,6 +353,10 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
     """
     if optimizer not in rules.OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer!r}: one of {', '.join(rules.OPTIMIZERS)}")
+    if attention_numerator is not None and not (
+            math.isfinite(attention_numerator) and attention_numerator > 0):
+        raise ValueError(f"attention_numerator {attention_numerator!r}: a finite number > 0 "
+                         "(mup's attn_mult: 8.0), or None")
     # torch.compile's wrapper: plan the module it compiles (the same tensors; the hooks
     # sit on its submodules, which dynamo traces)
     model = _compiled_inner(model)
@@ -375,7 +382,7 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
             assert ref is not None
             depth = (_depth_mult(report.graph, ref.graph), float(depth_alpha))
         attention = _attention(model, report.graph, dims, base if isinstance(base, nn.Module)
-                               else None)
+                               else None, attention_numerator)
         entries = _entries(model, report.records, report.graph, dims, ref, optimizer,
                            readout_zero, attention, depth, eps_scaling)
         params = dict(model.named_parameters())
@@ -471,7 +478,7 @@ def _head_dim(module: nn.Module | None, q_width: int) -> int | None:
 
 
 def _attention(model: nn.Module, graph: LayerGraph, dims: dict[str, tuple[int | None, ...]],
-               base: nn.Module | None) -> list[MupAttention]:
+               base: nn.Module | None, numerator: float | None = None) -> list[MupAttention]:
     """The 1/d_head of every attention whose query layer the graph found."""
     modules = dict(model.named_modules())
     base_modules = {canonical_name(n): m for n, m in base.named_modules()} \
@@ -522,10 +529,11 @@ def _attention(model: nn.Module, graph: LayerGraph, dims: dict[str, tuple[int | 
                                     "not applied", "cannot tell the base's head size"))
             continue
         theta = rules.attention_multiplier(
-            d_base, d_head, s_base if isinstance(s_base, float) else None, scaling)
+            d_base, d_head, s_base if isinstance(s_base, float) else None, scaling,
+            numerator)
         if theta == 1.0:
             out.append(MupAttention(owner or "", info.name, d_base, d_head, 1.0, "none",
-                                    "d_head as at the base"))
+                                    "the logits already have muP's scale"))
         elif scaling is not None:  # no tensor changes: the queries stay muP's coordinates
             out.append(MupAttention(owner or "", info.name, d_base, d_head, theta,
                                     "scaling", scaling=scaling))
