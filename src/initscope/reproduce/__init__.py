@@ -36,7 +36,7 @@ REPRODUCTIONS: dict[str, tuple[str, str]] = {
 EXPECTED_SECONDS: dict[str, int] = {
     "glorot2010": 1480, "symmetry": 65, "saturation": 220, "he2015": 50, "saxe2014": 380,
     "lsuv": 70, "critical-depth": 160, "real-models": 1225, "activations": 1500,
-    "mup-transfer": 1500,
+    "mup-transfer": 580,
 }
 
 

@@ -40,8 +40,8 @@ PARAMETRIZATIONS = ("sp", "mup")
 class Config:
     widths: tuple[int, ...] = (64, 256, 1024)
     #: log2 of the learning rates (powers of 2)
-    mlp_lrs: tuple[int, ...] = (-13, -12, -11, -10, -9, -8, -7, -6, -5)
-    gpt_lrs: tuple[int, ...] = (-12, -11, -10, -9, -8, -7, -6, -5)
+    mlp_lrs: tuple[int, ...] = tuple(range(-15, -4))
+    gpt_lrs: tuple[int, ...] = tuple(range(-14, -4))
     mlp_steps: int = 150
     gpt_steps: int = 100
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -176,20 +176,27 @@ def run(config: Config | None = None, out: str | Path | None = None) -> Result:
     rows, best = _summaries(runs, cfg)
     claims = []
     for task in cfg.tasks:
+        grid = cfg.mlp_lrs if task == "mlp" else cfg.gpt_lrs
         mu = [best[task, "mup", w] for w in cfg.widths]
         sp = [best[task, "sp", w] for w in cfg.widths]
+
+        def edge(bests: list[int], grid: tuple[int, ...] = grid) -> str:
+            ends = sorted({b for b in bests if b in (min(grid), max(grid))})
+            return "" if not ends else \
+                f"; 2^{', 2^'.join(map(str, ends))} is the grid's end: it may move further"
+
         m = cfg.widths[-1] / cfg.widths[0]
         claims.append((
             f"{task}: the best LR under muP holds across widths "
             f"{', '.join(map(str, cfg.widths))}",
             "moves at most one grid step (x2)",
             "2^" + ", 2^".join(str(b) for b in mu) + f" (moves {max(mu) - min(mu)} "
-            "step(s))"))
+            f"step(s){edge(mu)})"))
         claims.append((
             f"{task}: under SP it moves as the model widens",
             f"by about log2(m) = {math.log2(m):.0f} steps over m = {m:g}",
             "2^" + ", 2^".join(str(b) for b in sp) + f" (moves {max(sp) - min(sp)} "
-            "step(s))"))
+            f"step(s){edge(sp)})"))
         tuned = {p: min(r["loss"] for r in rows if r["task"] == task and r["width"] ==
                         cfg.widths[-1] and r["parametrization"] == p)
                  for p in PARAMETRIZATIONS}
