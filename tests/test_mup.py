@@ -561,3 +561,16 @@ def test_attention_numerator_as_mup_attn_mult():
     assert [(a.how, a.theta) for a in narrow.attention] == [("fold", 2.0)]
     with pytest.raises(ValueError, match=r"numerator -1\.0"):
         mup(_Untied(64), base=_Untied(64), attention_numerator=-1.0)
+
+
+def test_query_block_hook_refuses_a_sharded_output():
+    """A tensor-parallel shard of a fused QKV's output holds some features of each block:
+    the hook cannot tell which are queries and says so instead of scaling the wrong
+    ones."""
+    from initscope.model._mup import _scale_block
+
+    hook = _scale_block(0.5, 0, 3, 768, "h.0.attn.c_attn")
+    full = hook(None, (), torch.ones(2, 768))
+    assert full[:, :256].eq(0.5).all() and full[:, 256:].eq(1.0).all()
+    with pytest.raises(RuntimeError, match=r"got 384 of its 768 output features"):
+        hook(None, (), torch.ones(2, 384))

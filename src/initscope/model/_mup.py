@@ -139,8 +139,10 @@ class MupPlan:
             if a.how == "scaling":
                 modules[a.module].scaling = a.scaling * a.theta  # type: ignore[operator]
             elif a.how == "hook":
-                self._handles.append(modules[a.query].register_forward_hook(
-                    _scale_block(a.theta, a.block or 0, a.splits)))
+                layer = modules[a.query]
+                width = int(layer.weight.shape[out_axis(layer)])  # global, if sharded
+                self._handles.append(layer.register_forward_hook(
+                    _scale_block(a.theta, a.block or 0, a.splits, width, a.query)))
         self.model = target
         return self
 
@@ -216,10 +218,17 @@ def _how(a: MupAttention) -> str:
     return a.note or a.how
 
 
-def _scale_block(theta: float, block: int, splits: int) -> Any:
+def _scale_block(theta: float, block: int, splits: int, width: int, name: str) -> Any:
     """A forward hook multiplying one of ``splits`` equal blocks of the output's last
-    dimension (a fused QKV projection's queries) by ``theta``."""
+    dimension (a fused QKV projection's queries) by ``theta``; an output that is not the
+    whole ``width`` (a tensor-parallel shard) is an error, not a wrong block scaled."""
     def hook(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
+        if out.shape[-1] != width:
+            raise RuntimeError(
+                f"muP's attention hook on {name} got {out.shape[-1]} of its {width} output "
+                "features (a tensor-parallel shard of a fused QKV): it cannot tell which "
+                "are queries. Use separate q/k/v projections (the 1/d_head is folded into "
+                "the query's) or an attention with a `scaling` attribute")
         n = out.shape[-1] // splits
         scale = torch.ones(out.shape[-1], dtype=out.dtype, device=out.device)
         scale[block * n:(block + 1) * n] = theta
