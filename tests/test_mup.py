@@ -574,3 +574,12 @@ def test_query_block_hook_refuses_a_sharded_output():
     assert full[:, :256].eq(0.5).all() and full[:, 256:].eq(1.0).all()
     with pytest.raises(RuntimeError, match=r"got 384 of its 768 output features"):
         hook(None, (), torch.ones(2, 384))
+
+
+@pytest.mark.parametrize("d", [64, 128])
+def test_readout_zero_on_a_tied_readout_says_it_cannot(d):
+    plan = mup(GPT(d=d), base=GPT(d=64), readout_zero=True)
+    assert not any(e.zero for e in plan)
+    assert plan.notes == ["readout_zero: not applied: the readout is tied to the input "
+                          "embedding (wte.weight), which cannot start at zero"]
+    assert plan.notes[0] in str(plan)

@@ -93,6 +93,9 @@ class MupPlan:
     #: depth: (L / L_base, alpha) when depth transfer is on
     depth: tuple[float, float] | None = None
     eps_scaling: bool = False
+    #: what an option asked for and the model did not allow (e.g. a tied readout that
+    #: readout_zero cannot zero)
+    notes: list[str] = field(default_factory=list)
     _handles: list[Any] = field(default_factory=list, repr=False)
 
     def __iter__(self) -> Iterator[MupEntry]:
@@ -202,7 +205,7 @@ class MupPlan:
             f"depth x{self.depth[0]:.4g} (alpha {self.depth[1]:g}): each residual branch "
             f"x{self.depth[0] ** -self.depth[1]:.4g}, folded into its last layer"]
         return "\n".join([
-            *lines, *attn, *depth, f"muP for {self.optimizer}: {len(self.entries)} "
+            *lines, *attn, *depth, *self.notes, f"muP for {self.optimizer}: {len(self.entries)} "
             f"parameters, {sum(e.rule.kind == 'hidden' for e in self.entries)} hidden, "
             f"{sum(e.rule.kind == 'readout' for e in self.entries)} readout, "
             f"{hooks} forward multiplier(s) as hooks"])
@@ -401,7 +404,13 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
                 _rescale(params[e.name], e, here.get(e.name))
             if query_zero:
                 _zero_queries(model, attention, report.graph)
-        plan = MupPlan(optimizer, entries, report, model, attention, depth, eps_scaling)
+        notes = []
+        tied = [e.name for e in entries if e.hooked or "(tied)" in e.role]
+        if readout_zero and tied and not any(e.zero for e in entries):
+            notes.append(f"readout_zero: not applied: the readout is tied to the input "
+                         f"embedding ({tied[0]}), which cannot start at zero")
+        plan = MupPlan(optimizer, entries, report, model, attention, depth, eps_scaling,
+                       notes)
         return plan.attach()
     except BaseException:
         with torch.no_grad():
