@@ -583,3 +583,23 @@ def test_readout_zero_on_a_tied_readout_says_it_cannot(d):
     assert plan.notes == ["readout_zero: not applied: the readout is tied to the input "
                           "embedding (wte.weight), which cannot start at zero"]
     assert plan.notes[0] in str(plan)
+
+
+@pytest.mark.parametrize("build", [_hf_gpt2, _hf_llama])
+def test_hugging_face_at_the_base_width_is_auto_bit_for_bit(build):
+    """At width == base a Hugging Face model is exactly what initialize(model, "auto")
+    makes (its own init kept where "auto" keeps it), every multiplier 1, no hook, its
+    ``scaling`` untouched; at 4x the width a kept hidden weight is the base's drawn std
+    / 2."""
+    ids = {"input_ids": torch.randint(0, 96, (2, 8))}
+    model, ref = build(64), build(64)
+    plan = mup(model, base=build(64), optimizer="adam", seed=5, example_inputs=ids)
+    initscope.initialize(ref, "auto", seed=5, example_inputs=ids)
+    for (n, a), b in zip(model.named_parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a, b), n
+    assert all(e.rule == rules.MupRule("scalar", 1.0) and not e.hooked for e in plan)
+    assert all(a.how == "none" for a in plan.attention)
+    wide = mup(build(256), base=build(64), optimizer="adam", seed=5, example_inputs=ids)
+    mlp = next(e for e in wide if e.name.endswith(("0.mlp.c_fc.weight", "0.mlp.up_proj.weight")))
+    base_std = dict(ref.named_parameters())[mlp.name].detach().double().pow(2).mean().sqrt()
+    assert mlp.init_std == pytest.approx(float(base_std) / 2, rel=1e-9)
