@@ -410,6 +410,12 @@ def test_attention_multiplier_as_hugging_face_scaling(build):
         assert (a.how, a.d_head_base, a.d_head, a.theta) == ("scaling", 16, 64, 0.5)
         assert m.scaling == pytest.approx(64 ** -0.5 * 0.5)
     assert "scaling 0.125 -> 0.0625" in str(plan)
+    with torch.no_grad():  # the forward reads the attribute: halving it changes the output
+        scaled = model.eval()(**ids).logits
+        plan.detach()
+        unscaled = model(**ids).logits
+        plan.attach()
+    assert not torch.allclose(scaled, unscaled, rtol=1e-3, atol=1e-5)
     restored = build(256)  # a checkpoint: the weights and the plan's state
     restored.load_state_dict(model.state_dict())
     again = mup_from_state_dict(restored, plan.state_dict(), example_inputs=ids)
