@@ -186,6 +186,12 @@ def attention_multiplier(d_head_base: int, d_head: int, scale_base: float | None
     return (sb * d_head_base) / (s * d_head)
 
 
+def check_depth_alpha(alpha: float) -> None:
+    """Raise unless ``alpha`` is a depth exponent: in [0, 1]."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha {alpha!r}: in [0, 1] (1: CompleteP, 0.5: Depth-muP)")
+
+
 def depth_rule(r: MupRule, depth_mult: float, alpha: float, optimizer: str, *,
                branch_end: bool) -> MupRule:
     """``r`` (a parameter inside a residual branch) for a model ``depth_mult`` times as
@@ -212,8 +218,7 @@ def depth_rule(r: MupRule, depth_mult: float, alpha: float, optimizer: str, *,
         raise ValueError(f"optimizer {optimizer!r}: one of {', '.join(OPTIMIZERS)}")
     if not (math.isfinite(depth_mult) and depth_mult > 0):
         raise ValueError(f"depth_mult {depth_mult!r}: a finite ratio > 0")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha {alpha!r}: in [0, 1] (1: CompleteP, 0.5: Depth-muP)")
+    check_depth_alpha(alpha)
     if optimizer == "sgd":
         out = replace(r, lr=r.lr * depth_mult ** (2 * alpha - 1))
     else:

@@ -8,9 +8,9 @@ and an ``infshape`` attribute on every tensor, which FSDP and ``torch.compile`` 
 Here the readout's 1/width multiplier is folded into its tensor (init, LR, eps), so the
 model keeps its classes; only a readout tied to the input embedding needs a forward
 multiplier, a hook the plan lists (and re-attaches after loading a checkpoint). An
-attention's 1/d_head goes, in that order of preference, into a separate query
-projection (folded, like the readout), a Hugging Face ``scaling`` attribute, or a hook on
-a fused QKV projection's query block; where none applies the plan says so per module.
+attention's 1/d_head goes, in that order of preference, into a Hugging Face ``scaling``
+attribute, a separate query projection (folded, like the readout), or a hook on a fused
+QKV projection's query block; where none applies the plan says so per module.
 Depth (CompleteP, Depth-muP) folds each residual branch's multiplier into the branch's
 last layer. The width dimensions live in the plan (``state_dict``), never on tensors.
 """
@@ -378,8 +378,7 @@ def mup(model: nn.Module, base: nn.Module | Shapes, *, optimizer: str = "adam",
         if not isinstance(base, nn.Module):
             raise ValueError("depth_alpha: base must be a model (its residual branches "
                              "give the base depth), not a dict of shapes")
-        rules.depth_rule(rules.MupRule("scalar", 1.0), 1.0, depth_alpha, optimizer,
-                         branch_end=False)  # validates alpha
+        rules.check_depth_alpha(depth_alpha)
     dims = base_shapes(model, base, delta, by_block=depth_alpha is not None)
     ref = _reference(base, scheme, seed, example_inputs) if isinstance(base, nn.Module) \
         else None
@@ -465,7 +464,7 @@ def _depth_mult(graph: LayerGraph, base_graph: LayerGraph) -> float:
 
 
 _HEAD_DIM = ("head_dim", "head_size", "d_head", "attention_head_size")
-_HEADS = ("num_heads", "n_head", "n_heads", "heads", "num_attention_heads", "n_heads")
+_HEADS = ("num_heads", "n_head", "n_heads", "heads", "num_attention_heads")
 
 
 def _owner(modules: dict[str, nn.Module], layer: str) -> str | None:
@@ -668,7 +667,7 @@ def _entries(model: nn.Module, recs: list[Any], graph: LayerGraph,
             not any(b is not None for b in base) and info is not None and not tied
             and info.output_consumer == "output" and fan_in_axis is not None))
         std = _target_std(rec.target_std if rec else None, rule, base, shape, fan_in_axis,
-                          ref, name, _std(p), zero)
+                          ref, name, p, zero)
         role = (rec.role or "") if rec is not None else ""
         entries.append(MupEntry(name, role, shape, base, rule, std, hooked, zero))
     return entries
@@ -676,7 +675,7 @@ def _entries(model: nn.Module, recs: list[Any], graph: LayerGraph,
 
 def _target_std(std_here: float | None, rule: rules.MupRule, base: tuple[int | None, ...],
                 shape: tuple[int, ...], fan_in_axis: int | None, ref: _Reference | None,
-                name: str, drawn_here: float, readout_zero: bool) -> float | None:
+                name: str, p: torch.Tensor, readout_zero: bool) -> float | None:
     """The muP std of a parameter: the base's std times the rule's init multiplier. The
     base's std is the scheme's on the base model or, where the scheme left the values to
     the model's own init, the std the base's tensor was drawn with. Given only shapes:
@@ -690,8 +689,8 @@ def _target_std(std_here: float | None, rule: rules.MupRule, base: tuple[int | N
         if std_base is None:
             std_base = ref.drawn_std.get(key)
         return None if std_base is None else std_base * rule.init
-    if std_here is None:
-        return drawn_here * rule.init
+    if std_here is None:  # only here is the tensor read (a DTensor: gathered)
+        return _std(p) * rule.init
     fan_in_mult = 1.0
     if fan_in_axis is not None and base[fan_in_axis] is not None:
         fan_in_mult = shape[fan_in_axis] / base[fan_in_axis]  # type: ignore[operator]
