@@ -44,7 +44,7 @@ import torch
 
 from ._core._cache import memo
 from ._core.philox import key_of, lanes, lanes_for_runs
-from ._threads import has_helpers, intra_op_threads, run_shared
+from ._threads import has_helpers, one_torch_thread, run_shared
 
 _T = TypeVar("_T")
 
@@ -58,6 +58,7 @@ _WRAPPERS = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _CHUNK = 1 << 18          # elements per job at most (the best size on large tensors)
 _PARALLEL_MIN = 1 << 19   # below this many elements, one thread
+_PARTS = 8                # jobs per tensor from _PARALLEL_MIN elements (at most _CHUNK each)
 
 
 def canonical_name(name: str) -> str:
@@ -459,15 +460,21 @@ class Stream:
         t = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
         if t.numel() == 0 or t.is_meta:
             return tensor
+        # Same storage, outside autograd: the views the jobs write through are taken on
+        # helper threads, where grad mode is on whatever the caller's (a parameter's
+        # view made under the caller's no_grad may not be written there).
+        t = t.detach()
         key, layout, box = self._source(t)
         starts, length = _runs(layout, box)
         work = torch.float64 if t.dtype == torch.float64 else torch.float32
         direct = t.dtype == work and t.is_contiguous() and t.device.type == "cpu"
         out = t.view(-1) if direct else torch.empty(t.numel(), dtype=work)
-        # jobs of at most _CHUNK elements; at least ~4 per thread where they are shared
-        parallel = t.numel() >= _PARALLEL_MIN and has_helpers()
-        parts = 4 * intra_op_threads() if parallel else 1
-        chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // parts)))
+        # Jobs of at most _CHUNK elements, _PARTS of them from _PARALLEL_MIN up (4 per
+        # thread on two cores). Their size follows the tensor alone, not the thread count,
+        # so the sums kept per job (moments_of) are the same on any machine.
+        large = t.numel() >= _PARALLEL_MIN
+        parallel = large and has_helpers()
+        chunk = min(_CHUNK, max(1 << 15, -(-t.numel() // (_PARTS if large else 1))))
         jobs = _jobs(starts, length, chunk)
 
         sums: list[tuple[float, float]] = []
@@ -483,7 +490,11 @@ class Stream:
                 sums.append((float(piece.sum()), float(torch.dot(piece, piece))))
 
         if parallel and len(jobs) > 1:
-            run_shared([functools.partial(run, job) for job in jobs])
+            run_shared([functools.partial(run, job) for job in jobs])  # one torch thread each
+        elif keep:
+            with one_torch_thread():  # each job's sums in the same order as on a helper
+                for job in jobs:
+                    run(job)
         else:
             for job in jobs:
                 run(job)
