@@ -3,18 +3,63 @@
 diagnose(), the recorded trace of layer_graph() and lsuv() run the model forward, in
 whatever mode it is in: a model in train mode moves its batch-norm running statistics
 and ``num_batches_tracked`` (and any buffer its forward writes). Every buffer is put
-back as it was afterwards, bit for bit, whether or not the run raised.
+back as it was afterwards, bit for bit, whether or not the run raised
+(:func:`buffers_kept`). A model's own init code runs on torch's generators, seeded by
+initscope: the generators of the devices it holds tensors on are put back afterwards
+(:func:`torch_rng_forked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
 
-__all__ = ["buffers_kept"]
+__all__ = ["buffers_kept", "torch_rng_forked"]
+
+
+@contextmanager
+def torch_rng_forked(model: nn.Module) -> Iterator[Callable[[int], None]]:
+    """Within the block, ``reseed(s)`` (what the block yields) seeds torch's CPU
+    generator and those of the accelerators ``model`` holds tensors on; all of them are
+    restored when the block ends. Unlike ``torch.manual_seed``, which also seeds (and,
+    on a machine with CUDA, queues a seeding of) every CUDA device, it touches only the
+    generators it restores: 0.6 ms less per call where CUDA is not initialized (the
+    queued call records a stack trace), which a model of 160 modules, reseeded per
+    module, pays 160 times.
+
+    >>> with torch_rng_forked(torch.nn.Linear(2, 2)) as reseed:
+    ...     reseed(0)
+    ...     a = torch.rand(2)
+    ...     reseed(0)
+    ...     b = torch.rand(2)
+    >>> bool(torch.equal(a, b))
+    True
+    """
+    devices: dict[str, set[int]] = {}
+    for t in (*model.parameters(), *model.buffers()):
+        kind = t.device.type
+        if kind in ("cpu", "meta") or not hasattr(torch, kind):
+            continue
+        module = getattr(torch, kind)
+        index = t.device.index if t.device.index is not None else module.current_device()
+        devices.setdefault(kind, set()).add(index)
+    with ExitStack() as stack:
+        stack.enter_context(torch.random.fork_rng(devices=[]))
+        for kind, indices in devices.items():
+            stack.enter_context(torch.random.fork_rng(devices=sorted(indices), device_type=kind))
+
+        def reseed(s: int) -> None:
+            torch.default_generator.manual_seed(s)
+            for kind, indices in devices.items():
+                module = getattr(torch, kind)
+                for i in sorted(indices):
+                    with module.device(i):
+                        module.manual_seed(s)
+
+        yield reseed
 
 
 @contextmanager

@@ -4,12 +4,13 @@ weights)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
-__all__ = ["as_float", "mean_square", "moments", "nonfinite_fraction", "rounding_floor",
-           "variance"]
+__all__ = ["as_float", "mean_square", "moments", "moments_in_parts", "nonfinite_fraction",
+           "rounding_floor", "variance"]
 
 
 def as_float(t: torch.Tensor) -> torch.Tensor:
@@ -47,6 +48,39 @@ def moments(t: torch.Tensor) -> tuple[float, float]:
     if n == 0:
         return math.nan, math.nan
     return _sum(t) / n, _sum_of_squares(t) / n
+
+
+#: moments_in_parts: elements per part (fixed, so the sums do not depend on the thread
+#: count), and the size from which the parts are shared with the helper threads.
+_PART = 1 << 18
+_SHARED_FROM = 1 << 21
+
+
+def moments_in_parts(t: torch.Tensor) -> tuple[float, float]:
+    """:func:`moments` of a large contiguous tensor, summed in parts of a fixed size on
+    the calling thread and the helper threads (each part on one torch thread, the parts'
+    sums added exactly by ``math.fsum``): the same two numbers on any thread count, in
+    half the time of one thread on two cores. Other tensors: :func:`moments` on one
+    torch thread.
+
+    >>> moments_in_parts(torch.ones(3_000_000))
+    (1.0, 1.0)
+    """
+    from ._threads import one_torch_thread, run_shared
+
+    t = as_float(t)
+    n = t.numel()
+    if n < _SHARED_FROM or not t.is_contiguous():
+        with one_torch_thread():
+            return moments(t)
+    flat = t.view(-1)
+
+    def part(start: int) -> tuple[float, float]:
+        piece = flat[start:start + _PART]
+        return _sum(piece), _sum_of_squares(piece)
+
+    sums = run_shared([functools.partial(part, s) for s in range(0, n, _PART)])
+    return math.fsum(a for a, _ in sums) / n, math.fsum(b for _, b in sums) / n
 
 
 def mean_square(t: torch.Tensor) -> float:

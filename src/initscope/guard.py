@@ -73,8 +73,8 @@ class _Registry:
     """Parameters of the model by storage, each with one stream for the whole block (so
     per-block draws, e.g. per-gate orthogonal blocks, get distinct scratch sub-streams)."""
 
-    def __init__(self, model: nn.Module, seed: int, prefix: str) -> None:
-        self.seed = seed
+    def __init__(self, model: nn.Module, seed: int, prefix: str, audited: bool) -> None:
+        self.seed, self.audited = seed, audited
         self.params: dict[int, tuple[str, torch.Tensor]] = {}
         for name, p in model.named_parameters():
             key = _storage(p)
@@ -91,7 +91,8 @@ class _Registry:
             return None
         name, param = found
         if name not in self.streams:
-            self.streams[name] = Stream(self.seed, name).bind(param.data)
+            stream = Stream(self.seed, name).bind(param.data)
+            self.streams[name] = stream._audited() if self.audited else stream
         return self.streams[name]
 
 
@@ -171,12 +172,22 @@ def invariant_init(model: nn.Module, seed: int = 0, *, prefix: str = "") -> Iter
         raise TypeError(f"invariant_init: model must be an nn.Module; got {type(model).__name__}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"invariant_init: seed must be an int; got {type(seed).__name__}")
-    registry = _Registry(model, seed, prefix)
+    with routed(model, seed, prefix=prefix):
+        yield
+
+
+@contextmanager
+def routed(model: nn.Module, seed: int, *, prefix: str = "",
+           audited: bool = False) -> Iterator[dict[str, Stream]]:
+    """:func:`invariant_init`, yielding the streams drawn from so far by parameter name
+    (filled in as the block runs). ``audited``: each stream sums what it draws
+    (``Stream.moments_of`` then answers for a parameter its last fill wrote whole)."""
+    registry = _Registry(model, seed, prefix, audited)
     _install()
     stack = _local.__dict__.setdefault("registries", [])
     stack.append(registry)
     try:
-        yield
+        yield registry.streams
     finally:
         stack.remove(registry)
         _uninstall()

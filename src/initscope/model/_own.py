@@ -7,10 +7,14 @@ applied to every module, children before parents, each module by the nearest
 ``PreTrainedModel`` that holds it (``initialize_weights``' "smart apply"). In transformers 5
 that pass skips every module and tensor flagged ``_is_hf_initialized`` (all of them, once a
 model is built), so calling ``init_weights()`` again changes nothing. Here the flags are
-lifted for the pass, every parameter is first set to NaN, each module's call draws from
-torch's generator seeded from (seed, module name), and afterwards every parameter,
-buffer and flag is put back: the model is unchanged, and each parameter's own value is
-known, or known to be left unset by the model's own init (still NaN).
+lifted for the pass and every parameter is first set to NaN. The pass's random fills of a
+parameter (``torch.nn.init.*``, ``Tensor.normal_``/``uniform_``) draw from the
+parameter's counter stream (:func:`initscope.guard.invariant_init`: the same law, values a
+function of (seed, name), on every thread count and world size, and on two threads
+1.6x as fast as torch's serial generator); any other draw from torch's generator,
+reseeded from (seed, module name) before each module. Afterwards every parameter,
+buffer, flag and generator is put back: the model is unchanged, and each parameter's
+own value is known, or known to be left unset by the model's own init (still NaN).
 
 Models are recognised by what they hold (``config``, ``_init_weights``,
 ``_initialize_weights``), not by importing transformers.
@@ -19,13 +23,16 @@ Models are recognised by what they hold (``config``, ``_init_weights``,
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from .._state import buffers_kept
+from .._state import buffers_kept, torch_rng_forked
+from .._tensor_moments import moments_in_parts
+from ..guard import routed
 from ..rng import RNG_VERSION, canonical_name
 
 _FLAG = "_is_hf_initialized"
@@ -93,40 +100,93 @@ def _postorder(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
+class Own:
+    """What the model's own init wrote into one parameter: the values (a tensor of the
+    parameter's shape that no one else holds) and their mean and mean square (read in
+    the pass that tells that every element was written: a NaN left makes them NaN).
+    Whether they are all equal is read off the spread; only where it is not clearly
+    above rounding does a second pass compare the least and greatest value."""
+
+    #: relative variance above which the values cannot all be equal: a float32 sum's
+    #: rounding moves a constant's computed variance by ~1e-6 of its mean square
+    _SPREAD = 1e-3
+
+    def __init__(self, value: torch.Tensor, mean: float, mean_square: float) -> None:
+        self.value, self.mean, self.mean_square = value, mean, mean_square
+
+    def _spread(self) -> bool:
+        return self.mean_square - self.mean ** 2 > self._SPREAD * self.mean_square
+
+    def _extremes(self) -> tuple[float, float]:
+        low, high = torch.aminmax(self.value)
+        return float(low), float(high)
+
+    def all_equal(self, c: float) -> bool:
+        """Every value equals ``c`` (true of no values)."""
+        if self.value.numel() == 0:
+            return True
+        if self._spread():
+            return False
+        low, high = self._extremes()
+        return low == high == c
+
+    @property
+    def constant(self) -> bool:
+        """At least two values, all equal."""
+        if self.value.numel() < 2 or self._spread():
+            return False
+        low, high = self._extremes()
+        return low == high
+
+
 def own_values(model: nn.Module, seed: int,
-               owners: dict[str, nn.Module] | None = None) -> dict[str, torch.Tensor | None]:
+               owners: dict[str, nn.Module] | None = None) -> dict[str, Own | None]:
     """What the model's own ``_init_weights`` writes into each parameter (by qualified
-    name, tied parameters once), or None where it leaves a parameter unset. Empty when no
-    module of ``model`` is in a Hugging Face model (``owners``: :func:`hf_owners` of it,
-    when the caller has them). The model is left as it was."""
+    name, tied parameters once), or None where it leaves a parameter unset (or sets only
+    part of it). Empty when no module of ``model`` is in a Hugging Face model
+    (``owners``: :func:`hf_owners` of it, when the caller has them). The model is left
+    as it was."""
     owners = hf_owners(model) if owners is None else owners
     if not owners:
         return {}
     params = dict(model.named_parameters())
     if any(p.is_meta or type(p.data) is not torch.Tensor for p in params.values()):
         return {}  # meta (not materialized: refused later) or sharded: no own pass
-    found: dict[str, torch.Tensor | None] = {}
+    found: dict[str, Own | None] = {}
     # Each parameter is pointed at a NaN-filled tensor of its own for the pass and back at
     # its storage afterwards: no copy of the model (a plain tensor swap; sharded and meta
     # parameters are refused before).
     originals = {n: p.data for n, p in params.items()}
     try:
         with torch.no_grad(), buffers_kept(model), _flags_lifted(model), \
-                torch.random.fork_rng(devices=[]):
+                torch_rng_forked(model) as reseed:
             for p in params.values():
                 p.data = torch.full_like(p.data, float("nan")) if p.is_floating_point() \
                     else p.data.clone()
-            for name, module in _postorder(model):
-                owner = owners.get(name)
-                if owner is None:
-                    continue
-                torch.manual_seed(parameter_seed(seed, f"own-init/{name}"))
-                owner._init_weights(module)  # type: ignore[operator]
+            # (the streams are looked up by storage: routed once the NaN tensors are in)
+            with routed(model, seed, audited=True) as streams:
+                for name, module in _postorder(model):
+                    owner = owners.get(name)
+                    if owner is None:
+                        continue
+                    reseed(parameter_seed(seed, f"own-init/{name}"))
+                    owner._init_weights(module)  # type: ignore[operator]
             for n, p in params.items():
-                v = p.data
-                # one reduction: NaN anywhere (a poisoned element left) makes the sum NaN
-                written = p.is_floating_point() and not bool(torch.isnan(v.sum()))
-                found[n] = v if written else None
+                v = p.detach()  # (p.data would have a version counter of its own)
+                if not p.is_floating_point():
+                    found[n] = None
+                    continue
+                if v.numel() == 0:
+                    found[n] = Own(v, 0.0, 0.0)
+                    continue
+                # A stream's fill that wrote all of v, nothing written since: its sums,
+                # taken as it drew (no NaN left). Else one pass: a NaN anywhere (a
+                # poisoned element left) makes the sums NaN. The audit reuses them.
+                stream = streams.get(n)
+                known = stream.moments_of(v) if stream is not None else None
+                mean, square = known if known is not None else moments_in_parts(v)
+                found[n] = None if math.isnan(mean) or math.isnan(square) else \
+                    Own(v, mean, square)
     finally:
         for n, p in params.items():
             p.data = originals[n]
