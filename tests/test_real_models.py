@@ -208,16 +208,31 @@ def test_a_layer_named_in_overrides_gets_what_was_asked():
 
 
 #: The verdicts that are real on the zoo under the models' own init, each explained in
-#: docs/guides/real-models.md: ConvNeXt's gradient shrinks x0.009 across the downsampling
-#: layer between its two stages (a 2x2 conv with std 0.02 at fan_in 64: gain 0.16).
-#: "auto" keeps that layer's own scale, so the same holds under it.
+#: docs/guides/real-models.md: ConvNeXt's gradient shrinks about x0.01 across the
+#: downsampling layer between its two stages (a 2x2 conv with std 0.02 at fan_in 64: gain
+#: 0.16). "auto" keeps that layer's own scale, so the same holds under it.
 REAL_UNDER_OWN_INIT = {"convnext": {"vanishing_gradients"}}
+
+#: ConvNeXt's first over last hidden gradient variance, measured over builds (torch seeds
+#: 0-5, own init) and "auto" seeds 0-5: 0.0089-0.014 and 0.0094-0.012. It straddles
+#: diagnose's threshold (VANISH = 0.01), so whether the verdict fires depends on the draw:
+#: the test asserts the band and that the verdict fires exactly when the ratio is below.
+CONVNEXT_RATIO = (0.006, 0.02)
+
+
+def _convnext_ratio(report) -> float:
+    layers = {s.name: s for s in report.layers}
+    first = layers["convnext.encoder.stages.0.layers.0.pwconv2"].grad_pre_var
+    return first / layers["convnext.encoder.stages.1.layers.0.pwconv2"].grad_pre_var
 
 
 @pytest.mark.parametrize("name", sorted(Z.ZOO))
 def test_diagnose_raises_only_real_alarms(name):
     """Under the model's own init and under "auto" only what is real (layer scales of
-    1e-6, branches of std 0.02, heads and tied embeddings are understood)."""
+    1e-6, branches of std 0.02, heads and tied embeddings are understood); a real one
+    fires where its measure crosses the threshold."""
+    from initscope.diagnostics.verdicts import VANISH
+
     batch = Z.inputs(name)
     task = Z.ZOO[name][2]
     target = batch["input_ids"] if task == "lm" and "input_ids" in batch and \
@@ -225,10 +240,17 @@ def test_diagnose_raises_only_real_alarms(name):
     own = Z.build(name)
     auto = Z.build(name)
     initscope.initialize(auto, "auto", seed=0, example_inputs=batch)
-    got_own = {v.kind for v in initscope.diagnose(own, batch, target=target).verdicts}
-    got_auto = {v.kind for v in initscope.diagnose(auto, batch, target=target).verdicts}
-    assert got_auto == REAL_UNDER_OWN_INIT.get(name, set()), (name, got_auto)
-    assert got_own == REAL_UNDER_OWN_INIT.get(name, set()), (name, got_own)
+    for which, model in (("own", own), ("auto", auto)):
+        report = initscope.diagnose(model, batch, target=target)
+        got = {v.kind for v in report.verdicts}
+        real = REAL_UNDER_OWN_INIT.get(name, set())
+        assert got <= real, (name, which, got)
+        if name == "convnext":
+            ratio = _convnext_ratio(report)
+            assert CONVNEXT_RATIO[0] < ratio < CONVNEXT_RATIO[1], (which, ratio)
+            assert ("vanishing_gradients" in got) == (ratio < VANISH), (which, ratio, got)
+        else:
+            assert got == real, (name, which, got)
 
 
 @pytest.mark.parametrize("recipe", ["deepnorm", "t_fixup"])
