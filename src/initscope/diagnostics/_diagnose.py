@@ -27,6 +27,7 @@ from .._state import buffers_kept
 from .._tensor_moments import mean_square, moments, nonfinite_fraction, variance
 from .._torch_activation import torch_function
 from .._torch_sampling import check_seed
+from ..model._layer_output import on_layer_output
 from ..model.graph import (
     LayerGraph,
     LayerInfo,
@@ -220,7 +221,7 @@ def diagnose(
 
     try:
         for info in layers:
-            handles.append(info.module.register_forward_hook(forward_hook(info)))
+            handles.append(on_layer_output(info.module, forward_hook(info)))
         for p in params:
             p.grad = None
             if p.requires_grad:

@@ -27,6 +27,7 @@ from torch import nn
 from .._tabular import dataframe
 from .._tensor_moments import moments, variance
 from .._torch_activation import torch_function
+from ..model._layer_output import on_layer_output
 from ..model.graph import LayerGraph, layer_graph
 from . import _stats
 from ._diagnose import _channel_dim
@@ -67,7 +68,7 @@ class Monitor:
             self._handles.append(self.model.register_forward_pre_hook(self._tick))
             for info in self.graph:
                 if info.order >= 0 and info.kind not in ("embedding",):
-                    self._handles.append(info.module.register_forward_hook(self._hook(info)))
+                    self._handles.append(on_layer_output(info.module, self._hook(info)))
         except BaseException:
             self._remove()
             raise

@@ -32,6 +32,7 @@ from torch import nn
 from .._inputs import as_inputs
 from .._state import buffers_kept
 from .._tensor_moments import mean_square, rounding_floor
+from ._layer_output import on_layer_output
 from .apply import InitReport, initialize
 from .graph import stores_in_out
 
@@ -144,8 +145,8 @@ def lsuv(
                                      is not None else batch)
         calibrated: set[int] = set()  # weights scaled already (shared by two modules)
         for name, module in layers:
-            handles.append(module.register_forward_hook(
-                _calibrating_hook(name, records, target_std, tol, center, calibrated)))
+            handles.append(on_layer_output(
+                module, _calibrating_hook(name, records, target_std, tol, center, calibrated)))
         for m in dropouts:
             m.eval()
         with torch.no_grad(), buffers_kept(model):

@@ -10,6 +10,11 @@
 Leaf modules (recorded as one node, not traced into): modules without children,
 ``MultiheadAttention`` and the RNN family. Containers, including torch.nn's transformer
 layers, are traced through, so their functional activations (``F.relu``) are seen.
+
+A torch layer with children of its own (timm's ``BatchNormAct2d``: a ``BatchNorm2d``
+whose forward calls ``F.batch_norm`` and then its ``act`` child) is traced through too,
+and the call that uses its own weight is recorded as the layer: so the norm is seen,
+and so is the activation after it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from .._state import buffers_kept
 from ._ir import Trace, normalize_op
 
 _OPAQUE = (nn.MultiheadAttention, nn.RNNBase)
+#: torch layers whose parameters are the layer's (a subclass computes the layer with
+#: them, whatever it adds around it)
+_LAYERS = (nn.Linear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag,
+           nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
 
 def is_leaf(module: nn.Module) -> bool:
@@ -38,6 +47,14 @@ def is_leaf(module: nn.Module) -> bool:
     holds the originals, its forward is the layer's)."""
     return isinstance(module, _OPAQUE) or next(module.children(), None) is None or \
         parametrize.is_parametrized(module)
+
+
+def layers_with_children(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """The torch layers of ``model`` that have children of its own (so they are traced
+    through), with their names."""
+    for name, m in model.named_modules():
+        if isinstance(m, _LAYERS) and not is_leaf(m):
+            yield name, m
 
 
 def _fsdp_module(m: nn.Module) -> bool:
@@ -73,6 +90,21 @@ def trace_fx(model: nn.Module) -> Trace:
     graph = _Tracer().trace(model)
     trace = Trace([], "fx")
     index: dict[fx.Node, int] = {}
+    owners = {f"{name}.{local}" if name else local: name
+              for name, m in layers_with_children(model)
+              for local, _ in m.named_parameters(recurse=False)}
+
+    def owner_of(node: fx.Node) -> str | None:
+        """The layer whose own parameter a call reads (see layers_with_children)."""
+        found: list[str] = []
+
+        def visit(n: fx.Node) -> fx.Node:
+            if n.op == "get_attr" and str(n.target) in owners:
+                found.append(owners[str(n.target)])
+            return n
+
+        fx.node.map_arg((node.args, node.kwargs), visit)
+        return found[0] if found else None
 
     def tensor_inputs(node: fx.Node) -> tuple[int, ...]:
         found: list[int] = []
@@ -90,6 +122,8 @@ def trace_fx(model: nn.Module) -> Trace:
             index[node] = trace.add("input", str(node.target), ())
         elif node.op == "call_module":
             index[node] = trace.add("module", str(node.target), tensor_inputs(node))
+        elif node.op in ("call_function", "call_method") and (layer := owner_of(node)) is not None:
+            index[node] = trace.add("module", layer, tensor_inputs(node))
         elif node.op in ("call_function", "call_method"):
             target = node.target
             name = target if isinstance(target, str) else getattr(target, "__name__", "")
@@ -146,9 +180,10 @@ _IGNORED = frozenset({"__get__", "__set__", "dim", "size", "numel", "__len__", "
 
 class _Recorder(TorchFunctionMode):
     def __init__(self, trace: Trace, ids: dict[int, int], keep: list[torch.Tensor],
-                 depth: list[int]) -> None:
+                 depth: list[int], owners: dict[int, str]) -> None:
         super().__init__()
         self.trace, self.ids, self.keep, self.depth = trace, ids, keep, depth
+        self.owners = owners  # id of a parameter -> its layer (see layers_with_children)
 
     def __torch_function__(
         self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
@@ -160,7 +195,12 @@ class _Recorder(TorchFunctionMode):
         if self.depth[0] or name in _IGNORED:
             return out
         inputs = _known(self.ids, (args, kwargs))
-        if inputs:
+        owner = next((self.owners[id(t)] for t in tree_leaves((args, kwargs))
+                      if isinstance(t, torch.Tensor) and id(t) in self.owners), None) \
+            if self.owners and inputs else None
+        if owner is not None:
+            _register(out, self.trace.add("module", owner, inputs), self.ids, self.keep)
+        elif inputs:
             plain_kwargs = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
             op = normalize_op(name)
             idx = self.trace.add("call", op, inputs, _scalars(args), plain_kwargs)
@@ -231,7 +271,9 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
         for name, m in _leaves(model):
             handles.append(m.register_forward_pre_hook(pre))
             handles.append(m.register_forward_hook(post(name)))
-        with torch.no_grad(), buffers_kept(model), _Recorder(trace, ids, keep, depth):
+        owners = {id(p): name for name, m in layers_with_children(model)
+                  for p in m.parameters(recurse=False)}
+        with torch.no_grad(), buffers_kept(model), _Recorder(trace, ids, keep, depth, owners):
             output = inputs.call(model)
         trace.add("output", "output", _known(ids, output))
         if isinstance(output, Mapping) and isinstance(output.get("logits"), torch.Tensor):
