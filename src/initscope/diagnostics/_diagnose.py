@@ -40,7 +40,7 @@ from ..model.graph import (
 from . import _stats
 from .layer_jacobian import linear_jacobian_singular_values
 from .records import Diagnosis, LayerStats
-from .verdicts import SYMMETRIC, Chain, first_nonfinite, judge, unstable_chains
+from .verdicts import SYMMETRIC, Chain, InputScale, first_nonfinite, judge, unstable_chains
 
 if TYPE_CHECKING:
     from .predict import LayerPrediction, SecondMoment
@@ -53,6 +53,21 @@ def _channel_dim(info: LayerInfo, t: torch.Tensor) -> int:
     ) or isinstance(info.module, nn.GroupNorm):
         return 1 if t.dim() > 1 else 0
     return t.dim() - 1
+
+
+def _input_scale(args: Inputs) -> InputScale | None:
+    """Mean and std of every floating-point input value (None without any, or where
+    they are not finite: that verdict comes first)."""
+    floats = [t.detach() for t in args.tensors() if t.is_floating_point() and t.numel()]
+    if not floats:
+        return None
+    n = sum(t.numel() for t in floats)
+    parts = [moments(t) for t in floats]
+    mean = sum(m * t.numel() for (m, _), t in zip(parts, floats, strict=True)) / n
+    square = sum(q * t.numel() for (_, q), t in zip(parts, floats, strict=True)) / n
+    if not (math.isfinite(mean) and math.isfinite(square)):
+        return None
+    return InputScale(mean, math.sqrt(max(square - mean * mean, 0.0)))
 
 
 def _leaf(t: Any, grad: bool) -> Any:
@@ -263,7 +278,7 @@ def diagnose(
     for info in layers:  # the gains the theory did not read off (token inputs, ...)
         if stats[info.name].gain_auto is not None and stats[info.name].gain_used is None:
             stats[info.name].gain_used = _gain_used(info, second_moment)
-    verdicts = judge(ordered)
+    verdicts = judge(ordered, _input_scale(args))
     if not any(v.kind == "non_finite" for v in verdicts):
         verdicts += unstable_chains(_chains(graph))
     return Diagnosis(ordered, verdicts, graph, float(loss.detach()))

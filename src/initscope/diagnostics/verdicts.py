@@ -44,6 +44,56 @@ GAIN_OFF = 2.0
 #: Effective rank below this fraction of the units (after the first layer).
 RANK = 0.05
 _WEIGHTED = ("linear", "conv", "conv_transpose", "attention", "rnn", "other")
+#: An input is standardized when its mean is within INPUT_MEAN standard deviations of 0
+#: and its standard deviation within a factor INPUT_STD of 1.
+INPUT_MEAN, INPUT_STD = 0.5, 2.0
+
+
+@dataclass(frozen=True)
+class InputScale:
+    """Mean and standard deviation of every floating-point value of the input batch."""
+
+    mean: float
+    std: float
+
+    @property
+    def standardized(self) -> bool:
+        return abs(self.mean) <= INPUT_MEAN * self.std and \
+            1 / INPUT_STD <= self.std <= INPUT_STD
+
+
+#: The advice's opening where the weights already carry "auto"'s gains.
+_AT_AUTO = "the weights already have the scale initscope.initialize(model, 'auto') gives them"
+
+
+def _at_auto(layers: list[LayerStats]) -> bool:
+    """Every layer with a known gain (weights fed by a known nonlinearity) is within
+    25% of the gain "auto" gives it, and there is at least one."""
+    known = [(s.gain_used, s.gain_auto) for s in layers if s.gain_used and s.gain_auto]
+    return bool(known) and all(abs(math.log(used / auto)) <= math.log(1.25)
+                               for used, auto in known)
+
+
+def _scale_fix(layers: list[LayerStats], scale: InputScale | None) -> str | None:
+    """Advice for a network whose weights already carry the gains "auto" gives them:
+    the input's scale, when it is not standardized; None where the weights are off, or
+    their gains unknown, or the input standardized."""
+    if not _at_auto(layers) or scale is None or scale.standardized:
+        return None
+    return (f"{_AT_AUTO}; the input is not standardized (mean {scale.mean:.3g}, std "
+            f"{scale.std:.3g}): standardize it, (x - mean) / std per feature or channel")
+
+
+def _dead_fix(layers: list[LayerStats], scale: InputScale | None) -> str:
+    found = _scale_fix(layers, scale)
+    if found is not None:
+        return found
+    if _at_auto(layers):
+        return (f"{_AT_AUTO}: units zero for every sample of a batch also come from inputs "
+                "that the layers below map to similar values (deep ReLU stacks, small "
+                "batches): measure on a larger batch, or center each layer's output on data "
+                "with initscope.lsuv(model, batch, center=True)")
+    return "zero biases and a variance-preserving init: initscope.initialize(model, 'auto')"
 
 
 def _gain_hint(layers: list[LayerStats], backward: bool = False) -> str:
@@ -181,9 +231,10 @@ def _worst(layers: list[LayerStats], fraction: str) -> LayerStats | None:
     return max(measured, key=lambda s: getattr(s, fraction), default=None)
 
 
-def judge(layers: list[LayerStats]) -> list[Verdict]:
+def judge(layers: list[LayerStats], scale: InputScale | None = None) -> list[Verdict]:
     """All verdicts that fire, in a fixed order (non-finite values first, then symmetry:
-    each explains what follows)."""
+    each explains what follows). ``scale``: the input batch's, for the advice (a network
+    already at "auto"'s gains fed an input that is not standardized is told so)."""
     out, finite = _nonfinite(layers)
     broken = bool(out)  # NaN/inf somewhere: no gradient trend is meaningful
     layers = layers[:finite]
@@ -213,7 +264,7 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
         out.append(Verdict(
             "saturation", f"{sat.saturated:.0%} of {sat.name}'s {sat.activation} units saturated",
             "Saturated units pass almost no gradient (their derivative is ~0).",
-            _gain_hint(layers) + " (smaller weights)", grade,
+            _scale_fix(layers, scale) or _gain_hint(layers) + " (smaller weights)", grade,
         ))
     dead = _worst(layers, "dead")
     grade = _graded(dead.dead or 0.0, DEAD, DEAD_WARN) if dead else None
@@ -221,8 +272,7 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
         out.append(Verdict(
             "dead_units", f"{dead.dead:.0%} of {dead.name}'s units are zero for the whole batch",
             "A ReLU unit that never activates gets no gradient and stays dead.",
-            "zero biases and a variance-preserving init: initscope.initialize(model, 'auto')",
-            grade,
+            _dead_fix(layers, scale), grade,
         ))
     # Depth trends compare hidden layers: the output layer's gradient is the loss's own and
     # its width (the classes) is not the network's (Glorot & Bengio compare hidden layers).
@@ -236,7 +286,8 @@ def judge(layers: list[LayerStats]) -> list[Verdict]:
         moments = (f"the activations' second moment goes from {first.act_second_moment:.3g} "
                    f"({first.name}) to {last.act_second_moment:.3g} ({last.name}){zero}: "
                    f"x{fwd:.2g}")
-        out += _trend(fwd, "forward", moments, "the signal", _gain_hint(layers))
+        out += _trend(fwd, "forward", moments, "the signal",
+                      _scale_fix(layers, scale) or _gain_hint(layers))
         if not broken and last.grad_pre_var > 0 and math.isfinite(first.grad_pre_var):
             bwd = first.grad_pre_var / last.grad_pre_var
             grads = f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance"
