@@ -292,3 +292,56 @@ def test_lsuv_calibrates_gpt2s_conv1d_layers_on_a_keyword_batch():
     names = {r.name for r in report.records}
     assert "transformer.h.0.attn.c_attn" in names and "transformer.h.1.mlp.c_proj" in names
     assert all(abs(r.std_after - 1) < 0.05 for r in report.records)
+
+
+#: The roles the graph reads off each zoo model's forward (issue 16, "What to build" 1),
+#: for one parameter of each kind the layer's class alone does not name.
+ROLES = {
+    "llama": {"model.layers.0.mlp.gate_proj.weight": "MLP gate",
+              "model.layers.0.mlp.up_proj.weight": "MLP up (multiplied by the gate)",
+              "model.layers.0.self_attn.q_proj.weight": "query",
+              "model.layers.0.mlp.down_proj.weight": "residual branch end"},
+    "mixtral": {"model.layers.0.mlp.gate.weight":
+                "router (its output holds a top-k choice of experts)",
+                "model.layers.0.mlp.experts.gate_up_proj": "stacked expert weights",
+                "model.layers.0.mlp.experts.down_proj": "stacked expert weights"},
+    "vit": {"vit.embeddings.cls_token": "class token (joined to the sequence)",
+            "vit.embeddings.position_embeddings": "position embedding (added to the sequence)",
+            "vit.layers.0.mlp.fc1.weight": "MLP in"},
+    "clip": {"logit_scale": "logit scale, used as exp(p)",
+             "vision_model.embeddings.class_embedding": "class token (joined to the sequence)",
+             "vision_model.embeddings.position_embedding.weight":
+             "position embedding (indices the model computes)"},
+    "convnext": {"convnext.encoder.stages.0.layers.0.layer_scale_parameter":
+                 "layer scale (a residual branch's per-channel gain)",
+                 "convnext.encoder.stages.0.layers.0.pwconv1.weight": "MLP in"},
+    "mamba": {"backbone.layers.0.mixer.A_log":
+              "decay rate, used as -exp(p) (a state-space model's A)",
+              "backbone.layers.0.mixer.D": "per-channel skip gain (on the shortcut)"},
+    "t5": {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight":
+           "relative position bias (added to attention scores)"},
+    "wav2vec2": {"wav2vec2.masked_spec_embed":
+                 "mask embedding (written where the input is masked)",
+                 "wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original0":
+                 "weight norm: magnitude g",
+                 "wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original1":
+                 "weight norm: direction v"},
+    "whisper": {"model.encoder.embed_positions.weight":
+                "position embedding (indices the model computes)"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
+def test_each_report_row_names_the_role_read_off_the_graph(name):
+    model = Z.build(name)
+    report = initscope.initialize(model, "auto", seed=0, example_inputs=Z.inputs(name))
+    got = {r.name: r.role for r in report.records}
+    for param, role in ROLES[name].items():
+        assert got[param] == role, (param, got[param])
+    assert not [n for n, r in got.items() if not r or r.startswith("other (")], name
+
+
+def test_no_report_row_of_the_zoo_lacks_a_role(zoo):
+    name, _, _, report, _ = zoo
+    assert not [(r.name, r.role) for r in report.records
+                if not r.role or r.role.startswith(("other (", "used in"))], name

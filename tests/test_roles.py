@@ -166,3 +166,89 @@ def test_queries_keys_and_values_of_sdpa_are_read_off_the_graph():
     g = initscope.layer_graph(GPT())
     assert set(g["h.0.attn.c_attn"].attention) == {("query", 0), ("key", 1), ("value", 2)}
     assert g["h.0.attn.c_proj"].attention == ()
+
+
+class _Tokens(nn.Module):
+    """A ViT's stem: patches, a class token joined in front, learned positions added."""
+
+    def __init__(self, d: int = 32, n: int = 16) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, 4, stride=4)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.zeros(1, n + 1, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], dim=1)
+        return t + self.pos
+
+
+class _GatedBlock(nn.Module):
+    """Pre-norm block: a SwiGLU MLP, a layer scale on the branch."""
+
+    def __init__(self, d: int = 32) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.gate, self.up, self.down = nn.Linear(d, 64), nn.Linear(d, 64), nn.Linear(64, d)
+        self.gamma = nn.Parameter(1e-6 * torch.ones(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        return x + self.gamma * self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class _Experts(nn.Module):
+    """A top-2 mixture of 4 experts: a router, stacked expert weights, a skip gain."""
+
+    def __init__(self, d: int = 32) -> None:
+        super().__init__()
+        self.router = nn.Linear(d, 4, bias=False)
+        self.w = nn.Parameter(torch.randn(4, d, d) / d ** 0.5)
+        self.skip = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores, chosen = torch.softmax(self.router(x), -1).topk(2, dim=-1)
+        out = torch.einsum("btd,edf->btef", x, self.w)
+        picked = out.gather(2, chosen[..., None].expand(-1, -1, -1, out.shape[-1]))
+        return (scores[..., None] * picked).sum(2) + x * self.skip
+
+
+class _ViTish(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens, self.block, self.moe = _Tokens(), _GatedBlock(), _Experts()
+        self.head = nn.Linear(32, 10)
+        self.logit_scale = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.moe(self.block(self.tokens(x)))[:, 0]) * self.logit_scale.exp()
+
+
+VIT_ROLES = {
+    "tokens.cls": "class token (joined to the sequence)",
+    "tokens.pos": "position embedding (added to the sequence)",
+    "block.gate.weight": "MLP gate",
+    "block.up.weight": "MLP up (multiplied by the gate)",
+    "block.down.weight": "residual branch end",
+    "block.gamma": "layer scale (a residual branch's per-channel gain)",
+    "moe.router.weight": "router (its output holds a top-k choice of experts)",
+    "moe.w": "stacked expert weights",
+    "moe.skip": "per-channel skip gain (on the shortcut)",
+    "logit_scale": "logit scale, used as exp(p)",
+}
+
+
+@pytest.mark.parametrize("how", ["fx", "dynamic"])
+def test_roles_of_parameters_a_modules_own_code_uses(how):
+    """Read off the first op that joins each parameter to the data, in both traces: the
+    same names on plain torch modules as on the Hugging Face zoo."""
+    from initscope.model._trace import trace_dynamic, trace_fx
+    from initscope.model.graph import analyze, role_of
+
+    model = _ViTish()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    trace = trace_fx(model) if how == "fx" else trace_dynamic(model, x)
+    graph = analyze(trace, model)
+    for name, role in VIT_ROLES.items():
+        owner, _, local = name.rpartition(".")
+        assert role_of(graph[owner], local) == role, (name, role_of(graph[owner], local))

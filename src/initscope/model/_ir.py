@@ -24,6 +24,18 @@ class Node:
     users: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ParamUse:
+    """Where a parameter that no layer holds (one a container's forward uses itself:
+    ViT's class token, a layer scale, stacked expert weights) meets the model's data:
+    the op, the ops applied to the parameter alone before it (``exp``, ``expand``,
+    ``getitem``), and the node that op made."""
+
+    op: str
+    via: tuple[str, ...]
+    node: int
+
+
 @dataclass
 class Trace:
     nodes: list[Node]
@@ -31,6 +43,10 @@ class Trace:
     #: Nodes whose value the model returns as ``logits`` (a dict-like output's entry):
     #: class scores, whatever produced them.
     logits: tuple[int, ...] = ()
+    #: Each such parameter's uses, by qualified name, in execution order.
+    param_uses: dict[str, list[ParamUse]] = field(default_factory=dict)
+    #: Module nodes whose output holds integer indices (a top-k selection: a router).
+    selects: set[int] = field(default_factory=set)
 
     def add(
         self,

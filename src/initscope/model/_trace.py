@@ -32,7 +32,7 @@ from torch.utils._pytree import tree_leaves
 
 from .._inputs import as_inputs
 from .._state import buffers_kept
-from ._ir import Trace, normalize_op
+from ._ir import ParamUse, Trace, normalize_op
 
 _OPAQUE = (nn.MultiheadAttention, nn.RNNBase)
 #: torch layers whose parameters are the layer's (a subclass computes the layer with
@@ -55,6 +55,26 @@ def layers_with_children(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     for name, m in model.named_modules():
         if isinstance(m, _LAYERS) and not is_leaf(m):
             yield name, m
+
+
+def loose_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
+    """Parameters that no layer holds: those of a module traced through (not a leaf,
+    not a torch layer with children), which its forward uses itself (ViT's class token
+    and positions, ConvNeXt's layer scale, Mixtral's stacked experts, CLIP's logit
+    scale), by qualified name."""
+    seen: set[int] = set()
+    stack = [("", model)]
+    while stack:  # the modules traced through: not inside a leaf
+        name, m = stack.pop()
+        if (is_leaf(m) and m is not model) or id(m) in seen:
+            continue
+        seen.add(id(m))
+        if not isinstance(m, _LAYERS):
+            for local, p in m.named_parameters(recurse=False):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{name}.{local}" if name else local), p
+        stack += [(f"{name}.{c}" if name else c, child) for c, child in m.named_children()]
 
 
 def _fsdp_module(m: nn.Module) -> bool:
@@ -117,9 +137,27 @@ def trace_fx(model: nn.Module) -> Trace:
         fx.node.map_arg((node.args, node.kwargs), visit)
         return tuple(dict.fromkeys(found))
 
+    loose = {name for name, _ in loose_parameters(model)}
+    derived: dict[fx.Node, tuple[str, tuple[str, ...]]] = {}  # see Trace.param_uses
+    derived_at: set[int] = set()  # their trace nodes
+    shapes_at: set[int] = set()  # nodes that compute sizes (t.shape[0])
+
+    def from_params(node: fx.Node) -> list[tuple[str, tuple[str, ...]]]:
+        found: list[tuple[str, tuple[str, ...]]] = []
+
+        def visit(n: fx.Node) -> fx.Node:
+            if n in derived:
+                found.append(derived[n])
+            return n
+
+        fx.node.map_arg((node.args, node.kwargs), visit)
+        return list(dict.fromkeys(found))
+
     for node in graph.nodes:
         if node.op == "placeholder":
             index[node] = trace.add("input", str(node.target), ())
+        elif node.op == "get_attr" and str(node.target) in loose:
+            derived[node] = (str(node.target), ())
         elif node.op == "call_module":
             index[node] = trace.add("module", str(node.target), tensor_inputs(node))
         elif node.op in ("call_function", "call_method") and (layer := owner_of(node)) is not None:
@@ -129,13 +167,25 @@ def trace_fx(model: nn.Module) -> Trace:
             name = target if isinstance(target, str) else getattr(target, "__name__", "")
             if target is operator.getitem:
                 name = "getitem"
+            op = normalize_op(name)
+            inputs = tensor_inputs(node)
             index[node] = trace.add(
-                "call", normalize_op(name), tensor_inputs(node), _scalars(node.args),
+                "call", op, inputs, _scalars(node.args),
                 {k: v for k, v in node.kwargs.items() if not isinstance(v, fx.Node)},
             )
+            if op in ("getattr", "size", "dim", "numel") or (
+                    inputs and all(i in shapes_at for i in inputs)):
+                shapes_at.add(index[node])  # sizes read off the data are not data
+            params = from_params(node)
+            data = [i for i in inputs if i not in derived_at and i not in shapes_at]
+            if params and not data:  # computed from the parameter alone: follow it
+                derived[node] = (params[0][0], (*params[0][1], op))
+                derived_at.add(index[node])
+            for param, via in params if data else ():
+                trace.param_uses.setdefault(param, []).append(ParamUse(op, via, index[node]))
         elif node.op == "output":
             trace.add("output", "output", tensor_inputs(node))
-        # get_attr (bare parameters, buffers) produce values no analysis follows
+        # get_attr of other tensors (buffers, a layer's own) produce values no analysis follows
     return trace
 
 
@@ -180,10 +230,14 @@ _IGNORED = frozenset({"__get__", "__set__", "dim", "size", "numel", "__len__", "
 
 class _Recorder(TorchFunctionMode):
     def __init__(self, trace: Trace, ids: dict[int, int], keep: list[torch.Tensor],
-                 depth: list[int], owners: dict[int, str]) -> None:
+                 depth: list[int], owners: dict[int, str],
+                 params: dict[int, tuple[str, tuple[str, ...]]]) -> None:
         super().__init__()
         self.trace, self.ids, self.keep, self.depth = trace, ids, keep, depth
         self.owners = owners  # id of a parameter -> its layer (see layers_with_children)
+        # id of a parameter no layer holds, or of a tensor computed from it alone ->
+        # (its name, the ops on the way): see Trace.param_uses
+        self.params = params
 
     def __torch_function__(
         self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
@@ -195,14 +249,24 @@ class _Recorder(TorchFunctionMode):
         if self.depth[0] or name in _IGNORED:
             return out
         inputs = _known(self.ids, (args, kwargs))
-        owner = next((self.owners[id(t)] for t in tree_leaves((args, kwargs))
-                      if isinstance(t, torch.Tensor) and id(t) in self.owners), None) \
+        tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        owner = next((self.owners[id(t)] for t in tensors if id(t) in self.owners), None) \
             if self.owners and inputs else None
+        found = [self.params[id(t)] for t in tensors if id(t) in self.params] \
+            if self.params else []
+        op = normalize_op(name)
+        if found and not inputs:  # computed from the parameter alone: follow it
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor):
+                    self.params[id(t)] = (found[0][0], (*found[0][1], op))
+                    self.keep.append(t)
+            return out
+        idx = None
         if owner is not None:
-            _register(out, self.trace.add("module", owner, inputs), self.ids, self.keep)
+            idx = self.trace.add("module", owner, inputs)
+            _register(out, idx, self.ids, self.keep)
         elif inputs:
             plain_kwargs = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
-            op = normalize_op(name)
             idx = self.trace.add("call", op, inputs, _scalars(args), plain_kwargs)
             if op in ("split", "chunk", "unbind") and isinstance(out, (tuple, list)):
                 # one getitem node per part, as torch.fx records them: which part went
@@ -212,6 +276,9 @@ class _Recorder(TorchFunctionMode):
                               self.ids, self.keep)
             else:
                 _register(out, idx, self.ids, self.keep)
+        if idx is not None:
+            for param, via in dict.fromkeys(found):
+                self.trace.param_uses.setdefault(param, []).append(ParamUse(op, via, idx))
         return out
 
 
@@ -263,7 +330,11 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             depth[0] -= 1
             if depth[0] == 0:
-                _register(output, trace.add("module", name, _known(ids, args)), ids, keep)
+                idx = trace.add("module", name, _known(ids, args))
+                _register(output, idx, ids, keep)
+                if any(isinstance(t, torch.Tensor) and not t.is_floating_point()
+                       and t.dtype != torch.bool for t in tree_leaves(output)):
+                    trace.selects.add(idx)
         return hook
 
     handles = []
@@ -273,7 +344,10 @@ def trace_dynamic(model: nn.Module, example_inputs: Any) -> Trace:
             handles.append(m.register_forward_hook(post(name)))
         owners = {id(p): name for name, m in layers_with_children(model)
                   for p in m.parameters(recurse=False)}
-        with torch.no_grad(), buffers_kept(model), _Recorder(trace, ids, keep, depth, owners):
+        loose: dict[int, tuple[str, tuple[str, ...]]] = {
+            id(p): (name, ()) for name, p in loose_parameters(model)}
+        with torch.no_grad(), buffers_kept(model), \
+                _Recorder(trace, ids, keep, depth, owners, loose):
             output = inputs.call(model)
         trace.add("output", "output", _known(ids, output))
         if isinstance(output, Mapping) and isinstance(output.get("logits"), torch.Tensor):

@@ -394,9 +394,11 @@ def initialize(
         else:
             local_name = None
         if not param.requires_grad:
+            local = local_name or (name[len(info.name) + 1:] if info and info.name else name)
             todo.append(ParamRecord(
                 name, tuple(param.shape), info.name if info else None,
                 info.kind if info else None, None, covered=False,
+                role=role_of(info, local) if info else None,
                 kept="frozen (requires_grad=False): left as it is"))
             continue
         if info is None:

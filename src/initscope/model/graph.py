@@ -24,12 +24,21 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .._core.activations import Activation, activation
 from .._core.fans import FanSpec
 from .._core.gain import gain_of
 from .._torch_activation import from_torch, known_module
-from ._ir import ACTIVATION_OPS, ATTENTION_OPS, NORM_OPS, TRANSPARENT_OPS, Node, Trace
+from ._ir import (
+    ACTIVATION_OPS,
+    ATTENTION_OPS,
+    NORM_OPS,
+    TRANSPARENT_OPS,
+    Node,
+    ParamUse,
+    Trace,
+)
 from ._trace import is_leaf, trace_dynamic, trace_fx, trace_sequential
 
 Source = Literal[
@@ -137,6 +146,12 @@ class LayerInfo:
         activation_to: the layers whose ``activation_from`` is this one.
         chain_links: how many such links the chain this layer is in has (a plain
             L-layer MLP: L - 1 on every layer; 0 outside chains).
+        param_roles: what the graph read off the use of a parameter, by local name,
+            where the layer's kind does not say it: a router's weight (its output holds
+            the indices of a top-k choice), a GLU's gate and the projection it multiplies,
+            and the parameters a module's own code uses (a class token joined to the
+            sequence, added positions, a branch's layer scale, a skip gain, stacked expert
+            weights, a logit scale used as exp(p)).
     """
 
     name: str
@@ -155,6 +170,7 @@ class LayerInfo:
     activation_from: str | None = None
     activation_to: tuple[str, ...] = ()
     chain_links: int = 0
+    param_roles: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_first(self) -> bool:
@@ -503,7 +519,170 @@ def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
             layers[c] = replace(layers[c], activation_from=producer)
     for name, count in _chain_sizes(links).items():
         layers[name] = replace(layers[name], chain_links=count)
+    for name, found in _param_roles(trace, roles, layers, model).items():
+        layers[name] = replace(layers[name], param_roles=tuple(sorted(found.items())))
     return LayerGraph(layers, trace.method, n_branches, unresolved)
+
+
+#: Ops that multiply their input by a weight matrix.
+_MATMUL_OPS = frozenset({"linear", "matmul", "mm", "bmm", "baddbmm", "addmm", "einsum",
+                         "_grouped_mm", "grouped_mm", "conv1d", "conv2d", "conv3d"})
+#: Ops that write a value into chosen positions of the data.
+_WRITE_OPS = frozenset({"__setitem__", "setitem", "index_put", "masked_fill", "masked_scatter",
+                        "where"})
+
+
+def _param_roles(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
+                 model: nn.Module) -> dict[str, dict[str, str]]:
+    """LayerInfo.param_roles, by layer name: routers and GLU projections among the
+    layers, and the parameters a module's own code uses (read off their first use)."""
+    found: dict[str, dict[str, str]] = {}
+    index = {node.target: node.index for node in trace.nodes if node.kind == "module"}
+    for name, info in layers.items():
+        i = index.get(name)
+        if i is None or info.kind == "norm" or info.readout is not None:
+            continue
+        if info.kind == "embedding":
+            role = _embedding_role(trace, roles, info, i)
+        elif info.attention:
+            continue
+        elif _routes(trace, roles, i):
+            role = "router (its output holds a top-k choice of experts)"
+        else:
+            role = _glu_part(trace, roles, i) or (
+                "MLP in" if _feeds_branch_end(trace, roles, layers, i) else None)
+        if role is not None:
+            found.setdefault(name, {})["weight"] = role
+    params = dict(model.named_parameters(remove_duplicate=False))
+    for qualified, uses in trace.param_uses.items():
+        owner, _, local = qualified.rpartition(".")
+        if owner in layers and qualified in params:
+            found.setdefault(owner, {})[local] = _use_role(trace, roles, uses[0],
+                                                           params[qualified])
+    for name, info in layers.items():  # a module's own parameters its forward never used
+        if info.input_source != "unused" or info.kind != "other":
+            continue
+        if isinstance(info.module, parametrize.ParametrizationList):
+            weight_norm = type(info.module[0]).__name__ == "_WeightNorm" and \
+                len(info.module) == 1
+            for local, _ in info.module.named_parameters(recurse=False):
+                found.setdefault(name, {})[local] = (
+                    {"original0": "weight norm: magnitude g",
+                     "original1": "weight norm: direction v"}.get(local, "parametrized")
+                    if weight_norm else f"parametrized weight's {local}")
+            continue
+        for local, _ in info.module.named_parameters(recurse=False):
+            found.setdefault(name, {}).setdefault(local, "not used on this batch")
+    return found
+
+
+def _feeds_branch_end(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
+                      i: int) -> bool:
+    """Through one activation, the whole input of a residual branch's last layer: the
+    first layer of a transformer's (or a ConvNeXt block's) MLP."""
+    for j in _after(trace, roles, i):
+        if roles[j].role == "activation":
+            for k in _after(trace, roles, j):
+                node = trace.nodes[k]
+                info = layers.get(node.target) if node.kind == "module" else None
+                if info is not None and info.branch_end:
+                    return True
+    return False
+
+
+def _embedding_role(trace: Trace, roles: list[_Role], info: LayerInfo, i: int) -> str | None:
+    """An embedding whose rows are added to attention scores (T5's relative position
+    bias), or whose indices the model computes (positions), else None."""
+    for j in _after(trace, roles, i):
+        if roles[j].role == "add":
+            other = next((k for k in trace.nodes[j].inputs if k != i and
+                          i not in _ancestors(trace, k)), None)
+            if other is not None and any(trace.nodes[a].target in ATTENTION_OPS
+                                         for a in _ancestors(trace, other)):
+                return "relative position bias (added to attention scores)"
+    if info.input_source != "input":
+        return "position embedding (indices the model computes)"
+    return None
+
+def _after(trace: Trace, roles: list[_Role], start: int) -> list[int]:
+    """The nodes that consume ``start``'s value, through transparent ops."""
+    frontier, seen, out = list(trace.nodes[start].users), set(), []
+    while frontier:
+        i = frontier.pop(0)
+        if i in seen:
+            continue
+        seen.add(i)
+        if roles[i].role in ("transparent", "split"):
+            frontier.extend(trace.nodes[i].users)
+        else:
+            out.append(i)
+    return out
+
+
+def _routes(trace: Trace, roles: list[_Role], i: int) -> bool:
+    """A layer whose output holds integer indices, or whose scores (through a softmax)
+    a top-k reads: a mixture of experts' router."""
+    if i in trace.selects:
+        return True
+    for j in _after(trace, roles, i):
+        if trace.nodes[j].target == "topk" or (
+                trace.nodes[j].target in ("softmax", "sigmoid") and
+                any(trace.nodes[k].target == "topk" for k in _after(trace, roles, j))):
+            return True
+    return False
+
+
+def _glu_part(trace: Trace, roles: list[_Role], i: int) -> str | None:
+    """A gated unit's gate (its output, through the activation, multiplies another
+    projection's) or that projection, else None."""
+    def gates_a_layer(j: int) -> bool:  # a GLU's product feeds a layer
+        return any(roles[k].role == "layer" for k in _after(trace, roles, j))
+
+    for j in _after(trace, roles, i):
+        if roles[j].role == "gate" and gates_a_layer(j):
+            return "MLP up (multiplied by the gate)"
+        if roles[j].role == "activation" and any(
+                roles[k].role == "gate" and gates_a_layer(k) for k in _after(trace, roles, j)):
+            return "MLP gate"
+    return None
+
+
+def _use_role(trace: Trace, roles: list[_Role], use: ParamUse, p: torch.Tensor) -> str:
+    """What a parameter used by a module's own code is for, from its first use."""
+    op, via = use.op, use.via
+    if op == "cat":
+        return "class token (joined to the sequence)"
+    if op in _WRITE_OPS:
+        return "mask embedding (written where the input is masked)"
+    if op in _MATMUL_OPS:
+        return "stacked expert weights" if p.dim() == 3 else f"weight (used by {op})"
+    if op == "add":
+        return "position embedding (added to the sequence)" if p.dim() >= 2 else "shift"
+    if op in ("mul", "div"):
+        if "exp" in via:
+            if "neg" in via:
+                return "decay rate, used as -exp(p) (a state-space model's A)"
+            return "logit scale, used as exp(p)" if p.numel() == 1 else "gain, used as exp(p)"
+        if p.numel() == 1:
+            return "scalar gain"
+        return _gain_side(trace, roles, use.node)
+    return f"used in {op}"
+
+
+def _gain_side(trace: Trace, roles: list[_Role], i: int) -> str:
+    """A per-channel gain: on a residual branch's output (a layer scale) or on the
+    shortcut around it (a skip gain), read off the sum it feeds."""
+    data = max(trace.nodes[i].inputs, key=lambda k: len(_ancestors(trace, k)), default=None)
+    for j in _after(trace, roles, i):
+        if roles[j].role == "add" and data is not None:
+            a, b = trace.nodes[j].inputs
+            mine = a if i == a or i in _ancestors(trace, a) else b
+            other = b if mine == a else a
+            if data in _ancestors(trace, other):  # what it scales also feeds the sum's other side
+                return "per-channel skip gain (on the shortcut)"
+            if other in _ancestors(trace, mine):  # it scales what was computed from the other
+                return "layer scale (a residual branch's per-channel gain)"
+    return "per-channel gain"
 
 
 def _chain_sizes(links: dict[str, tuple[str, ...]]) -> dict[str, int]:
@@ -847,6 +1026,9 @@ def weight_fans(info: LayerInfo, name: str = "weight") -> FanSpec:
 
 def role_of(info: LayerInfo, local: str) -> str:
     """What parameter ``local`` of layer ``info`` is for, in words, from the graph."""
+    for name, role in info.param_roles:
+        if name == local:
+            return role
     leaf = local.rpartition(".")[2]
     if info.kind == "norm":
         return "norm gain" if leaf == "weight" else "norm shift" if leaf == "bias" else "norm"
