@@ -100,13 +100,32 @@ def test_small_embedding():
     assert model.wte.weight.abs().max() <= 1e-4 and model.wpe.weight.abs().max() <= 1e-4
 
 
+#: Which recipe finds nothing to act on in which model, and says so (issue 16, item 3:
+#: "say when they do not apply rather than doing nothing"): the GPT's pre-norm branches
+#: end in linear layers, the ResNet has no attention, the MLP no residual branch, no
+#: attention and no embedding.
+DOES_NOT_APPLY = {
+    "GPT": {"zero_last_bn"},
+    "ResNet18": {"t_fixup", "deepnorm", "small_embedding"},
+    "Sequential": set(RECIPES),
+}
+
+
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
-def test_every_recipe_covers_every_parameter(recipe):
+def test_every_recipe_covers_every_parameter_and_says_where_it_does_not_apply(recipe):
+    import warnings
+
     for model, x in ((GPT(), torch.randint(0, 96, (2, 16))),
                      (ResNet18(num_classes=10), torch.randn(2, 3, 32, 32)),
                      (mlp(3, 16, nn.ReLU), torch.randn(4, 16))):
-        report = initialize(model, recipe, seed=0)
-        assert report.uncovered == [], (recipe, type(model).__name__)
+        name = type(model).__name__
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = initialize(model, recipe, seed=0)
+        said = [str(w.message) for w in caught if "does not apply" in str(w.message)]
+        assert bool(said) == (recipe in DOES_NOT_APPLY[name]), (recipe, name, said)
+        assert all(w.filename == __file__ for w in caught), [w.filename for w in caught]
+        assert report.uncovered == [], (recipe, name)
         with torch.no_grad():
             assert torch.isfinite(model(x)).all()
 

@@ -24,14 +24,23 @@ it is a function ``LayerGraph -> Policy``. Each reads as its paper's rule:
 
 Where a recipe must tell a value projection from a query or key, it knows fused
 projections (``splits == 3``: the third block) and ``nn.MultiheadAttention``.
+
+A recipe whose rule finds nothing to act on in a model (zero_last_bn where no residual
+branch ends in a norm, a transformer recipe where the graph finds no attention, any
+residual recipe without residual branches) says so in a ``UserWarning`` naming what it
+looked for, and what the model gets instead, rather than doing nothing in silence.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from types import FrameType
 
 import torch
 
@@ -138,7 +147,43 @@ def _encoder_decoder(graph: LayerGraph) -> tuple[int, int] | None:
     return max(1, ends["encoder"] // 2), max(1, ends["decoder"] // 3)
 
 
+def _does_not_apply(recipe: str, why: str, instead: str) -> None:
+    warnings.warn(f"initialize: recipe {recipe!r} does not apply to this model: {why}; "
+                  f"{instead}", UserWarning, stacklevel=_callers_level())
+
+
+def _callers_level() -> int:
+    """The stacklevel of the first frame outside initscope (the user's call of
+    initialize, mup, ...), seen from the caller of this function's caller."""
+    package = str(Path(__file__).resolve().parents[1])
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _needs_branches(graph: LayerGraph, recipe: str, instead: str) -> None:
+    if graph.num_residual_branches == 0:
+        _does_not_apply(recipe, "the graph finds no residual branch (a sum of a layer's "
+                        "output with its input)", instead)
+
+
+def _needs_attention(graph: LayerGraph, recipe: str) -> None:
+    if not any(info.attention or info.kind == "attention" for info in graph):
+        _does_not_apply(recipe, "it is a transformer rule and the graph finds no attention "
+                        "(no softmax-normalized product of queries and keys)",
+                        "every linear layer gets its Xavier-normal rule (MLP layers in "
+                        "residual branches scaled), every other layer 'auto'")
+
+
 def zero_last_bn(graph: LayerGraph) -> Policy:
+    if not any(info.kind == "norm" and info.branch_end for info in graph):
+        _does_not_apply("zero_last_bn", "no residual branch ends in a norm (Goyal et al. "
+                        "zero the last BatchNorm of each residual block; pre-norm "
+                        "transformers end their branches in a linear layer)",
+                        "it initializes as 'auto' (for switched-off branches use 'skipinit')")
+
     def policy(info: LayerInfo) -> Plan | None:
         plan = _auto(info)
         if plan is not None and info.kind == "norm" and info.branch_end and "weight" in plan:
@@ -149,6 +194,8 @@ def zero_last_bn(graph: LayerGraph) -> Policy:
 
 
 def skipinit(graph: LayerGraph) -> Policy:
+    _needs_branches(graph, "skipinit", "it initializes as 'auto'")
+
     def policy(info: LayerInfo) -> Plan | None:
         if info.branch_end and info.kind in (*_WEIGHTED, "norm"):
             if info.kind == "norm":
@@ -160,6 +207,7 @@ def skipinit(graph: LayerGraph) -> Policy:
 
 
 def fixup(graph: LayerGraph) -> Policy:
+    _needs_branches(graph, "fixup", "only the classifier is zeroed, every other layer 'auto'")
     branches = graph.num_residual_branches
     per_branch: Counter[int] = Counter()
     last: dict[int, LayerInfo] = {}  # the last weight layer of each branch (before any norm)
@@ -190,6 +238,8 @@ def fixup(graph: LayerGraph) -> Policy:
 
 
 def gpt2(graph: LayerGraph) -> Policy:
+    _needs_branches(graph, "gpt2", "every weight gets N(0, 0.02), none the branch scale "
+                    "1/sqrt(L)")
     std = 0.02
     branch_std = rules.gpt2_branch_std(graph.num_residual_branches, std)
 
@@ -281,6 +331,7 @@ def _per_stack(graph: LayerGraph, single: float,
 
 
 def t_fixup(graph: LayerGraph) -> Policy:
+    _needs_attention(graph, "t_fixup")
     n = _blocks(graph)
 
     def embedding(info: LayerInfo) -> Plan:
@@ -292,6 +343,7 @@ def t_fixup(graph: LayerGraph) -> Policy:
 
 
 def deepnorm(graph: LayerGraph) -> Policy:
+    _needs_attention(graph, "deepnorm")
     beta = rules.deepnorm_beta(_blocks(graph))
     # DeepNet scales by beta through the Xavier gain; the factor form is the same thing.
     factor = _per_stack(graph, beta, rules.deepnorm_betas_encoder_decoder)
@@ -299,6 +351,9 @@ def deepnorm(graph: LayerGraph) -> Policy:
 
 
 def small_embedding(graph: LayerGraph) -> Policy:
+    if not any(info.kind == "embedding" for info in graph):
+        _does_not_apply("small_embedding", "the model has no embedding layer",
+                        "it initializes as 'auto'")
     tiny = _uniform(-1e-4, 1e-4)
 
     def policy(info: LayerInfo) -> Plan | None:
