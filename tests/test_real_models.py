@@ -174,7 +174,12 @@ def test_every_scheme_keeps_what_contradicts_its_premise(scheme):
     and draws weights at random, and where the model's own init says otherwise (Mamba's
     dt bias: each channel's time step) the model's value stays, with the reason."""
     model = Z.build("mamba")
-    report = initscope.initialize(model, scheme, seed=0, example_inputs=Z.inputs("mamba"))
+    if scheme in ("t_fixup", "deepnorm"):  # transformer rules: Mamba has no attention
+        with pytest.warns(UserWarning, match=f"recipe '{scheme}' does not apply"):
+            report = initscope.initialize(model, scheme, seed=0,
+                                          example_inputs=Z.inputs("mamba"))
+    else:
+        report = initscope.initialize(model, scheme, seed=0, example_inputs=Z.inputs("mamba"))
     rec = {r.name: r for r in report.records}
     for layer in range(2):
         dt = rec[f"backbone.layers.{layer}.mixer.dt_proj.bias"]
@@ -345,3 +350,22 @@ def test_no_report_row_of_the_zoo_lacks_a_role(zoo):
     name, _, _, report, _ = zoo
     assert not [(r.name, r.role) for r in report.records
                 if not r.role or r.role.startswith(("other (", "used in"))], name
+
+
+@pytest.mark.parametrize(("name", "head"), [("vit", "classifier"), ("convnext", "classifier"),
+                                            ("resnet", "classifier.1")])
+def test_a_classification_head_keeps_the_models_own_init(name, head):
+    """Its classes are not the input's tokens: no loss at init to derive its scale from,
+    and the readout rule trained the ResNet worse (docs/guides/real-models.md). The value
+    is the model's own law, drawn from initscope's seed."""
+    from initscope.model.apply import OWN_HEAD
+
+    model = Z.build(name)
+    report = initscope.initialize(model, "auto", seed=0, example_inputs=Z.inputs(name))
+    rec = {r.name: r for r in report.records}[f"{head}.weight"]
+    assert rec.covered and rec.kept == f"model's own init: {OWN_HEAD}", rec
+    assert rec.role == "output head"
+    own = Z.build(name).get_parameter(f"{head}.weight").detach()
+    got = model.get_parameter(f"{head}.weight").detach()
+    assert not torch.equal(got, own)  # drawn again, from initscope's seed...
+    assert float(got.std()) == pytest.approx(float(own.std()), rel=0.15)  # ...by the same law

@@ -241,6 +241,13 @@ OWN_SCALE = ("its scale goes with the learning rates the model is trained at (no
              "(benchmarks/results/design_measurements.md)")
 
 
+#: Why "auto" keeps a Hugging Face model's own classification head (its classes are not
+#: an input embedding's tokens, so no loss at init to derive it from).
+OWN_HEAD = ("a classification head: its scale sets how fast the layers below learn, and the "
+            "readout rule's small logits trained the zoo's ResNet 21% worse over 8 seeds "
+            "(docs/results/real-models)")
+
+
 def _against_premise(info: LayerInfo, local: str, param: torch.Tensor,
                      mine: Own) -> str | None:
     """Why any scheme keeps the model's own value ``mine`` here, or None: where the
@@ -261,8 +268,10 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
                       mine: Own | None) -> str | None:
     """Why "auto" keeps the model's own value here, or None to apply its rule. A model
     with its own initialization (Hugging Face's) keeps it except where "auto" derives a
-    role's value with confidence: the readout (logits at ln V) and the embeddings tied
-    to or summed with it. Everywhere else the model knows more than the graph: where its
+    role's value with confidence: the head over an input embedding's tokens (logits at
+    ln V) and the embeddings tied to or summed with it. A classification head keeps the
+    model's own scale (OWN_HEAD: no loss at init to derive it from, and the rule's
+    measured effect goes both ways). Everywhere else the model knows more than the graph: where its
     own init contradicts the premise of the rule "auto" would apply (Mamba's dt bias,
     (1 + w) norm gains, a zero-initialized branch) and where it does not (the scale of
     hidden weights, which under Adam sets each layer's relative learning rate: the
@@ -276,7 +285,7 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
     if info.input_source == "unused":
         return "the forward never calls this layer as a module: no role to read"
     if info.readout is not None:
-        return None
+        return None if info.readout.tokens else OWN_HEAD
     if info.kind == "norm" or bias:
         return None  # (ones and zeros, as the model's own: nothing to keep)
     return OWN_SCALE

@@ -103,11 +103,15 @@ class Readout:
         vocab: the number of classes (the embedding's rows).
         input_gain: the forward gain of what feeds the head (1 after a norm).
         tied: the other layer sharing the matrix, if any.
+        tokens: the classes are an input embedding's tokens (a language model's head,
+            and the embeddings on its side); False for a head whose scores the model
+            returns as ``logits`` over classes of its own (an image classifier's).
     """
 
     vocab: int
     input_gain: float = 1.0
     tied: str | None = None
+    tokens: bool = True
 
 
 @dataclass(frozen=True)
@@ -831,7 +835,7 @@ def _readouts(layers: dict[str, LayerInfo], trace: Trace,
         if vocab is None or vocab < 2 or (token is None and head.name not in scores):
             continue
         g = input_gain(head)
-        found[head.name] = Readout(vocab, g, tied.name if tied else None)
+        found[head.name] = Readout(vocab, g, tied.name if tied else None, token is not None)
         if tied is not None:
             found[tied.name] = Readout(vocab, g, head.name)
             # Positions and token types added to it start at its scale, or they would
