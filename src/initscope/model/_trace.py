@@ -114,28 +114,24 @@ def trace_fx(model: nn.Module) -> Trace:
               for name, m in layers_with_children(model)
               for local, _ in m.named_parameters(recurse=False)}
 
+    def args_of(node: fx.Node) -> list[fx.Node]:
+        """The graph nodes among a node's arguments, in order."""
+        found: list[fx.Node] = []
+
+        def visit(n: fx.Node) -> fx.Node:
+            found.append(n)
+            return n
+
+        fx.node.map_arg((node.args, node.kwargs), visit)
+        return found
+
     def owner_of(node: fx.Node) -> str | None:
         """The layer whose own parameter a call reads (see layers_with_children)."""
-        found: list[str] = []
-
-        def visit(n: fx.Node) -> fx.Node:
-            if n.op == "get_attr" and str(n.target) in owners:
-                found.append(owners[str(n.target)])
-            return n
-
-        fx.node.map_arg((node.args, node.kwargs), visit)
-        return found[0] if found else None
+        return next((owners[str(n.target)] for n in args_of(node)
+                     if n.op == "get_attr" and str(n.target) in owners), None)
 
     def tensor_inputs(node: fx.Node) -> tuple[int, ...]:
-        found: list[int] = []
-
-        def visit(n: fx.Node) -> fx.Node:
-            if n in index:
-                found.append(index[n])
-            return n
-
-        fx.node.map_arg((node.args, node.kwargs), visit)
-        return tuple(dict.fromkeys(found))
+        return tuple(dict.fromkeys(index[n] for n in args_of(node) if n in index))
 
     loose = {name for name, _ in loose_parameters(model)}
     derived: dict[fx.Node, tuple[str, tuple[str, ...]]] = {}  # see Trace.param_uses
@@ -143,15 +139,7 @@ def trace_fx(model: nn.Module) -> Trace:
     shapes_at: set[int] = set()  # nodes that compute sizes (t.shape[0])
 
     def from_params(node: fx.Node) -> list[tuple[str, tuple[str, ...]]]:
-        found: list[tuple[str, tuple[str, ...]]] = []
-
-        def visit(n: fx.Node) -> fx.Node:
-            if n in derived:
-                found.append(derived[n])
-            return n
-
-        fx.node.map_arg((node.args, node.kwargs), visit)
-        return list(dict.fromkeys(found))
+        return list(dict.fromkeys(derived[n] for n in args_of(node) if n in derived))
 
     for node in graph.nodes:
         if node.op == "placeholder":

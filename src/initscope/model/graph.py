@@ -18,7 +18,7 @@ recipes), and fused projections whose output is split in equal parts (QKV).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -584,9 +584,9 @@ def _feeds_branch_end(trace: Trace, roles: list[_Role], layers: dict[str, LayerI
                       i: int) -> bool:
     """Through one activation, the whole input of a residual branch's last layer: the
     first layer of a transformer's (or a ConvNeXt block's) MLP."""
-    for j in _after(trace, roles, i):
+    for j in _users(trace, roles, i):
         if roles[j].role == "activation":
-            for k in _after(trace, roles, j):
+            for k in _users(trace, roles, j):
                 node = trace.nodes[k]
                 info = layers.get(node.target) if node.kind == "module" else None
                 if info is not None and info.branch_end:
@@ -597,7 +597,7 @@ def _feeds_branch_end(trace: Trace, roles: list[_Role], layers: dict[str, LayerI
 def _embedding_role(trace: Trace, roles: list[_Role], info: LayerInfo, i: int) -> str | None:
     """An embedding whose rows are added to attention scores (T5's relative position
     bias), or whose indices the model computes (positions), else None."""
-    for j in _after(trace, roles, i):
+    for j in _users(trace, roles, i):
         if roles[j].role == "add":
             other = next((k for k in trace.nodes[j].inputs if k != i and
                           i not in _ancestors(trace, k)), None)
@@ -608,19 +608,29 @@ def _embedding_role(trace: Trace, roles: list[_Role], info: LayerInfo, i: int) -
         return "position embedding (indices the model computes)"
     return None
 
-def _after(trace: Trace, roles: list[_Role], start: int) -> list[int]:
-    """The nodes that consume ``start``'s value, through transparent ops."""
+def _after(trace: Trace, roles: list[_Role], start: int,
+           through: tuple[str, ...] = ("transparent", "split"),
+           keeps: Callable[[int], bool] | None = None) -> list[int] | None:
+    """The nodes that consume ``start``'s value through ops of the roles ``through``
+    (breadth first); None when ``keeps`` says one of those ops may not be passed."""
     frontier, seen, out = list(trace.nodes[start].users), set(), []
     while frontier:
         i = frontier.pop(0)
         if i in seen:
             continue
         seen.add(i)
-        if roles[i].role in ("transparent", "split"):
+        if roles[i].role in through:
+            if keeps is not None and not keeps(i):
+                return None
             frontier.extend(trace.nodes[i].users)
         else:
             out.append(i)
     return out
+
+
+def _users(trace: Trace, roles: list[_Role], start: int) -> list[int]:
+    """:func:`_after` through transparent ops and splits."""
+    return _after(trace, roles, start) or []
 
 
 def _routes(trace: Trace, roles: list[_Role], i: int) -> bool:
@@ -628,10 +638,10 @@ def _routes(trace: Trace, roles: list[_Role], i: int) -> bool:
     a top-k reads: a mixture of experts' router."""
     if i in trace.selects:
         return True
-    for j in _after(trace, roles, i):
+    for j in _users(trace, roles, i):
         if trace.nodes[j].target == "topk" or (
                 trace.nodes[j].target in ("softmax", "sigmoid") and
-                any(trace.nodes[k].target == "topk" for k in _after(trace, roles, j))):
+                any(trace.nodes[k].target == "topk" for k in _users(trace, roles, j))):
             return True
     return False
 
@@ -640,13 +650,13 @@ def _glu_part(trace: Trace, roles: list[_Role], i: int) -> str | None:
     """A gated unit's gate (its output, through the activation, multiplies another
     projection's) or that projection, else None."""
     def gates_a_layer(j: int) -> bool:  # a GLU's product feeds a layer
-        return any(roles[k].role == "layer" for k in _after(trace, roles, j))
+        return any(roles[k].role == "layer" for k in _users(trace, roles, j))
 
-    for j in _after(trace, roles, i):
+    for j in _users(trace, roles, i):
         if roles[j].role == "gate" and gates_a_layer(j):
             return "MLP up (multiplied by the gate)"
         if roles[j].role == "activation" and any(
-                roles[k].role == "gate" and gates_a_layer(k) for k in _after(trace, roles, j)):
+                roles[k].role == "gate" and gates_a_layer(k) for k in _users(trace, roles, j)):
             return "MLP gate"
     return None
 
@@ -677,7 +687,7 @@ def _gain_side(trace: Trace, roles: list[_Role], i: int) -> str:
     """A per-channel gain: on a residual branch's output (a layer scale) or on the
     shortcut around it (a skip gain), read off the sum it feeds."""
     data = max(trace.nodes[i].inputs, key=lambda k: len(_ancestors(trace, k)), default=None)
-    for j in _after(trace, roles, i):
+    for j in _users(trace, roles, i):
         if roles[j].role == "add" and data is not None:
             a, b = trace.nodes[j].inputs
             mine = a if i == a or i in _ancestors(trace, a) else b
@@ -731,20 +741,8 @@ def _plain_users(trace: Trace, roles: list[_Role], start: int,
     """The non-transparent nodes reading ``start``'s value through transparent ops only
     (casts, dropout, contiguous), or None where one of those ops changes the layout of
     the features (a reshape, a permute, a split: the halves would not stay halves)."""
-    frontier, seen, found = list(trace.nodes[start].users), set(), []
-    while frontier:
-        i = frontier.pop(0)
-        if i in seen:
-            continue
-        seen.add(i)
-        role = roles[i].role
-        if role == "transparent":
-            if not _keeps_layout(trace.nodes[i], modules):
-                return None
-            frontier.extend(trace.nodes[i].users)
-        else:
-            found.append(i)
-    return found
+    return _after(trace, roles, start, ("transparent",),
+                  lambda i: _keeps_layout(trace.nodes[i], modules))
 
 
 #: Transparent ops after which a unit is still the same unit at the same index.
