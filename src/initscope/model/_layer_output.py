@@ -77,7 +77,7 @@ def on_layer_output(module: nn.Module, hook: Hook) -> _Handles:
     ...             x, None, None, self.weight, self.bias, True))
     >>> seen = []
     >>> m = NormAct(3)
-    >>> h = on_layer_output(m, lambda mod, args, out: seen.append(float(out.min())))
+    >>> h = on_layer_output(m, lambda mod, args, out: seen.append(float(out.detach().min())))
     >>> _ = m(torch.randn(16, 3))
     >>> h.remove()
     >>> seen[0] < 0  # before the ReLU
