@@ -455,6 +455,7 @@ def _static(info: LayerInfo) -> LayerStats:
                                      if info.input_activation is not None else None),
                    in_residual_branch=bool(info.residual_branches),
                    before_norm=info.output_consumer == "norm",
+                   layer_scaled=info.layer_scaled,
                    role_key=_role_key(info.name), block=_block(info.name),
                    role=role_of(info, "weight"))
     w = getattr(info.module, "weight", None)

@@ -74,6 +74,8 @@ class LayerStats:
     in_residual_branch: bool = False
     #: Its output feeds a normalization (which rescales it).
     before_norm: bool = False
+    #: A layer scale multiplies its output before the residual sum (ConvNeXt's gamma).
+    layer_scaled: bool = False
     #: The layer's place with block indices replaced by "#" ("h.#.mlp.c_proj"): layers
     #: that share it play the same role in successive blocks.
     role_key: str = ""

@@ -280,14 +280,22 @@ def judge(layers: list[LayerStats], scale: InputScale | None = None) -> list[Ver
     # Layers started at zero on purpose carry no signal yet: no trend reads them.
     hidden = [s for s in hidden if not _zero_start(s)] or hidden
     first, last = _like_with_like(hidden)
+    # The forward trend reads what reaches the stream: not a branch end's output that a
+    # layer scale multiplies first (its gradient, gamma times the stream's, is like with
+    # like across blocks and stays in the backward trend).
+    streamed = [s for s in hidden if not s.layer_scaled] or hidden
+    f_first, f_last = _like_with_like(streamed)
     if len(hidden) >= 3 and not sym and first is not last:
-        fwd = last.act_second_moment / first.act_second_moment if first.act_second_moment else 0.0
-        zero = " (exactly 0: the signal underflowed)" if last.act_second_moment == 0 else ""
-        moments = (f"the activations' second moment goes from {first.act_second_moment:.3g} "
-                   f"({first.name}) to {last.act_second_moment:.3g} ({last.name}){zero}: "
-                   f"x{fwd:.2g}")
-        out += _trend(fwd, "forward", moments, "the signal",
-                      _scale_fix(layers, scale) or _gain_hint(layers))
+        if f_first is not f_last:
+            fwd = f_last.act_second_moment / f_first.act_second_moment \
+                if f_first.act_second_moment else 0.0
+            zero = " (exactly 0: the signal underflowed)" if f_last.act_second_moment == 0 \
+                else ""
+            moments = (f"the activations' second moment goes from "
+                       f"{f_first.act_second_moment:.3g} ({f_first.name}) to "
+                       f"{f_last.act_second_moment:.3g} ({f_last.name}){zero}: x{fwd:.2g}")
+            out += _trend(fwd, "forward", moments, "the signal",
+                          _scale_fix(layers, scale) or _gain_hint(layers))
         if not broken and last.grad_pre_var > 0 and math.isfinite(first.grad_pre_var):
             bwd = first.grad_pre_var / last.grad_pre_var
             grads = f"{first.name} receives x{bwd:.2g} of {last.name}'s gradient variance"

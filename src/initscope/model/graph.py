@@ -156,6 +156,8 @@ class LayerInfo:
             and the parameters a module's own code uses (a class token joined to the
             sequence, added positions, a branch's layer scale, a skip gain, stacked expert
             weights, a logit scale used as exp(p)).
+        layer_scaled: its output is multiplied by a layer scale before the residual sum
+            (ConvNeXt's gamma, 1e-6 at init): its own output's size is not the stream's.
     """
 
     name: str
@@ -175,6 +177,7 @@ class LayerInfo:
     activation_to: tuple[str, ...] = ()
     chain_links: int = 0
     param_roles: tuple[tuple[str, str], ...] = ()
+    layer_scaled: bool = False
 
     @property
     def is_first(self) -> bool:
@@ -525,7 +528,26 @@ def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
         layers[name] = replace(layers[name], chain_links=count)
     for name, found in _param_roles(trace, roles, layers, model).items():
         layers[name] = replace(layers[name], param_roles=tuple(sorted(found.items())))
+    for name in _layer_scaled(trace, roles, layers):
+        layers[name] = replace(layers[name], layer_scaled=True)
     return LayerGraph(layers, trace.method, n_branches, unresolved)
+
+
+def _layer_scaled(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo]) -> set[str]:
+    """The layers whose output a layer scale multiplies (see LayerInfo.layer_scaled)."""
+    found = set()
+    for qualified, uses in trace.param_uses.items():
+        owner, _, local = qualified.rpartition(".")
+        if owner not in layers or not dict(layers[owner].param_roles).get(
+                local, "").startswith("layer scale"):
+            continue
+        node = trace.nodes[uses[0].node]
+        data = max(node.inputs, key=lambda k: len(_ancestors(trace, k)), default=None)
+        if data is not None:
+            source = trace.nodes[_through(trace, roles, data)]
+            if source.kind == "module" and source.target in layers:
+                found.add(source.target)
+    return found
 
 
 #: Ops that multiply their input by a weight matrix.
@@ -691,7 +713,7 @@ def _gain_side(trace: Trace, roles: list[_Role], i: int) -> str:
         if roles[j].role == "add" and data is not None:
             a, b = trace.nodes[j].inputs
             mine = a if i == a or i in _ancestors(trace, a) else b
-            other = b if mine == a else a
+            other = _through(trace, roles, b if mine == a else a)  # (timm's Identity shortcut)
             if data in _ancestors(trace, other):  # what it scales also feeds the sum's other side
                 return "per-channel skip gain (on the shortcut)"
             if other in _ancestors(trace, mine):  # it scales what was computed from the other
@@ -734,6 +756,15 @@ def _keeps_layout(node: Node, modules: dict[str, nn.Module]) -> bool:
     if node.kind == "module":
         return isinstance(modules.get(node.target), (nn.Identity, nn.modules.dropout._DropoutNd))
     return node.target in _LAYOUT_KEEPING
+
+
+def _through(trace: Trace, roles: list[_Role], i: int) -> int:
+    """The node whose value ``i`` passes on unchanged (through transparent ops)."""
+    for _ in range(len(trace.nodes)):
+        if roles[i].role != "transparent" or not trace.nodes[i].inputs:
+            return i
+        i = trace.nodes[i].inputs[0]
+    return i
 
 
 def _plain_users(trace: Trace, roles: list[_Role], start: int,
