@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test docs lint typecheck pytest bench clean browser
+.PHONY: demo test test-timm docs lint typecheck pytest bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,22 @@ browser:
 pytest: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+# timm's models, in an environment of their own (constraints-timm.txt says why): CI runs
+# it after `make test`.
+TIMM_VENV ?= .venv-timm
+TIMM_STAMP := $(TIMM_VENV)/.installed-stamp
+
+$(TIMM_STAMP): pyproject.toml constraints-timm.txt
+	test -x $(TIMM_VENV)/bin/python || $(PYTHON) -m venv $(TIMM_VENV)
+	$(TIMM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints-timm.txt torch torchvision timm numpy scipy rich matplotlib pytest \
+		hypothesis
+	$(TIMM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(TIMM_STAMP)
+
+test-timm: $(TIMM_STAMP)
+	INITSCOPE_TIMM=1 $(TIMM_VENV)/bin/python -m pytest -p no:cacheprovider tests/test_timm.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_init.py
 	$(BIN)/python benchmarks/bench_model.py
@@ -60,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_real_models.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site docs/generated
+	rm -rf $(VENV) $(TIMM_VENV) .pytest_cache .mypy_cache .ruff_cache site docs/generated

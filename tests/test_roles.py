@@ -252,3 +252,34 @@ def test_roles_of_parameters_a_modules_own_code_uses(how):
     for name, role in VIT_ROLES.items():
         owner, _, local = name.rpartition(".")
         assert role_of(graph[owner], local) == role, (name, role_of(graph[owner], local))
+
+
+class _TimmAttention(nn.Module):
+    """timm's Attention: a fused QKV whose queries and keys pass q_norm / k_norm
+    (Identity unless qk_norm) on their way to the attention."""
+
+    def __init__(self, d: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.q_norm, self.k_norm = nn.Identity(), nn.Identity()
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(y.transpose(1, 2).reshape(b, n, d))
+
+
+@pytest.mark.parametrize("how", ["fx", "dynamic"])
+def test_queries_and_keys_are_found_through_identity_modules(how):
+    from initscope.model._trace import trace_dynamic, trace_fx
+    from initscope.model.graph import analyze, role_of
+
+    model = _TimmAttention()
+    x = torch.randn(2, 8, 32, generator=torch.Generator().manual_seed(0))
+    graph = analyze(trace_fx(model) if how == "fx" else trace_dynamic(model, x), model)
+    assert role_of(graph["qkv"], "weight") == "query+key+value (fused)"

@@ -887,7 +887,7 @@ def _attention_parts(trace: Trace, roles: list[_Role],
     found: dict[str, set[tuple[str, int | None]]] = {}
 
     def mark(start: int, part: str) -> None:
-        for name, block in _producers(trace, start):
+        for name, block in _producers(trace, start, roles):
             if name in layers and layers[name].kind == "linear":
                 found.setdefault(name, set()).add((part, block))
 
@@ -937,9 +937,12 @@ def _weighted_operand(trace: Trace, roles: list[_Role], softmax: int) -> int | N
     return None
 
 
-def _producers(trace: Trace, start: int) -> set[tuple[str, int | None]]:
+def _producers(trace: Trace, start: int,
+               roles: list[_Role] | None = None) -> set[tuple[str, int | None]]:
     """The modules a value is computed from, stopping at each module met (positional
-    rotations and reshapes pass), with the part taken of a split output."""
+    rotations and reshapes pass, and with ``roles`` the modules that pass a value on
+    unchanged: timm's q_norm / k_norm, an Identity between the fused QKV and the
+    attention), with the part taken of a split output."""
     out: set[tuple[str, int | None]] = set()
     stack: list[tuple[int, int | None]] = [(start, None)]
     seen: set[int] = set()
@@ -949,6 +952,10 @@ def _producers(trace: Trace, start: int) -> set[tuple[str, int | None]]:
             continue
         seen.add(i)
         node = trace.nodes[i]
+        if node.kind == "module" and roles is not None and \
+                roles[i].role == "transparent" and node.inputs:
+            stack.extend((j, block) for j in node.inputs)
+            continue
         if node.kind == "module":
             out.add((node.target, block))
             continue
