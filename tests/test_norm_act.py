@@ -216,14 +216,13 @@ def test_trends_compare_a_place_in_blocks_of_one_kind():
     (checked in an environment with timm) the two gave a false exploding_gradients
     x460 under 'auto' and, once told apart by the parent class alone, x6.7e3 between
     squeeze-excite layers of the two kinds."""
-    from initscope.diagnostics._diagnose import _role_key
-
     torch.manual_seed(0)
     net = nn.Sequential(nn.Sequential(DepthwiseSeparable(8)),
                         nn.Sequential(InvertedResidual(8, BatchNormAct2d)),
                         nn.Sequential(InvertedResidual(8, BatchNormAct2d)))
-    modules = dict(net.named_modules())
-    key = lambda name: _role_key(name, modules)  # noqa: E731
-    assert key("0.0.conv_pw") != key("1.0.conv_pw")
-    assert key("1.0.conv_pw") == key("2.0.conv_pw")
-    assert key("1.0.conv_pw").startswith("#.0.conv_pw in ")
+    stats = {s.name: s for s in initscope.diagnose(net, torch.randn(4, 8, 8, 8)).layers}
+    key = {n: s.role_key for n, s in stats.items()}
+    assert key["0.0.conv_pw"] == "#.0.conv_pw in Sequential/Sequential/DepthwiseSeparable"
+    assert key["1.0.conv_pw"] == key["2.0.conv_pw"] == \
+        "#.0.conv_pw in Sequential/Sequential/InvertedResidual"
+    assert key["1.0.conv_pwl"] == "#.0.conv_pwl"  # one kind of block holds it: the name alone

@@ -161,8 +161,8 @@ def diagnose(
     loss_gen = torch.Generator().manual_seed(seed)  # the projection: shape-independent
     layers = [i for i in sorted(graph, key=lambda i: i.order) if i.order >= 0
               and i.kind != "embedding"]
-    modules = dict(model.named_modules())
-    stats = {i.name: _static(i, modules) for i in layers}
+    stats = {i.name: _static(i) for i in layers}
+    _tell_kinds_apart(stats, dict(model.named_modules()))
     params = list(model.parameters())
     saved_grads = [p.grad for p in params]
     handles = []
@@ -416,23 +416,36 @@ def _why_theory_differs(info: LayerInfo | None, before: LayerStats | None) -> li
 _INDEX = re.compile(r"(?<=\.)\d+(?=\.)|^\d+(?=\.)|(?<=\.)\d+$|^\d+$")
 
 
-def _role_key(name: str, modules: dict[str, nn.Module] | None = None) -> str:
+def _role_key(name: str) -> str:
     """The layer's place in its block: container indices replaced by "#", all but the
     last when there are several ("h.#.mlp.c_proj"; "stages.#.layers.#.layer.2.conv":
-    the last index of a nested name is the place inside the block), and the classes of
-    the modules that hold it: the same name in blocks of two kinds is two roles
-    (EfficientNet's first block is a DepthwiseSeparableConv, whose conv_pw projects and
-    whose squeeze-excite reads its own resolution; the others InvertedResidual)."""
-    parts = name.split(".")
-    holders = [modules.get(".".join(parts[:i])) for i in range(len(parts))] \
-        if modules is not None else []
-    chain = "/".join(type(m).__name__ for m in holders if m is not None)
+    the last index of a nested name is the place inside the block)."""
     spans = [m.span() for m in _INDEX.finditer(name)]
     if len(spans) > 1:
         spans = spans[:-1]
     for a, b in reversed(spans):
         name = name[:a] + "#" + name[b:]
-    return f"{name} in {chain}" if chain else name
+    return name
+
+
+def _holders(name: str, modules: dict[str, nn.Module]) -> str:
+    """The classes of the modules that hold a layer, outermost first."""
+    parts = name.split(".")
+    found = (modules.get(".".join(parts[:i])) for i in range(len(parts)))
+    return "/".join(type(m).__name__ for m in found if m is not None)
+
+
+def _tell_kinds_apart(stats: dict[str, LayerStats], modules: dict[str, nn.Module]) -> None:
+    """Where one place name is held by blocks of two kinds, the role key names the
+    classes too: the same name in two kinds of block is two roles (EfficientNet's first
+    block is a DepthwiseSeparableConv, whose conv_pw projects and whose squeeze-excite
+    reads its own resolution; the others are InvertedResidual)."""
+    chains: dict[str, set[str]] = {}
+    for name, s in stats.items():
+        chains.setdefault(s.role_key, set()).add(_holders(name, modules))
+    for name, s in stats.items():
+        if len(chains[s.role_key]) > 1:
+            s.role_key = f"{s.role_key} in {_holders(name, modules)}"
 
 
 def _block(name: str) -> str:
@@ -455,7 +468,7 @@ def _by_unit(t: torch.Tensor, info: LayerInfo) -> torch.Tensor:
     return units.reshape(units.shape[0], -1).T
 
 
-def _static(info: LayerInfo, modules: dict[str, nn.Module]) -> LayerStats:
+def _static(info: LayerInfo) -> LayerStats:
     act = info.output_activation
     s = LayerStats(info.name, info.kind, act.name if act is not None else None,
                    is_output=info.output_consumer == "output",
@@ -464,7 +477,7 @@ def _static(info: LayerInfo, modules: dict[str, nn.Module]) -> LayerStats:
                    in_residual_branch=bool(info.residual_branches),
                    before_norm=info.output_consumer == "norm",
                    layer_scaled=info.layer_scaled,
-                   role_key=_role_key(info.name, modules), block=_block(info.name),
+                   role_key=_role_key(info.name), block=_block(info.name),
                    role=role_of(info, "weight"))
     w = getattr(info.module, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() and info.kind != "norm":
