@@ -6,7 +6,7 @@ Runs in the timm environment (`make test-timm` builds it):
 
     .venv-timm/bin/python benchmarks/scripts/timm_training.py resnet18 own,auto,zero_last_bn
 
-Measured 2026-12-03 (2 threads): resnet18 own 0.0013 (0.001-0.002), auto 0.057
+Measured 2026-12-03 (2 threads): resnet18 own 0.0014 (0.0011-0.0016), auto 0.057
 (0.049-0.066), zero_last_bn 0.0008 (0.0006-0.0009): timm zero-initializes each block's
 last BatchNorm gain (zero_init_last=True), "auto" sets it to 1. efficientnet_b0 own
 0.278 (0.223-0.307), auto 0.180 (0.157-0.207). vit_tiny (img_size 32) and convnext_atto
