@@ -34,6 +34,7 @@ function that needs the whole parameter computes the same whole parameter everyw
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -491,13 +492,10 @@ class Stream:
 
         if parallel and len(jobs) > 1:
             run_shared([functools.partial(run, job) for job in jobs])  # one torch thread each
-        elif keep:
-            with one_torch_thread():  # each job's sums in the same order as on a helper
+        else:  # kept sums: each job's in the same order as on a helper
+            with one_torch_thread() if keep else contextlib.nullcontext():
                 for job in jobs:
                     run(job)
-        else:
-            for job in jobs:
-                run(job)
         if not direct:
             t.copy_(out.view(t.shape).to(t.device))
         self._sums = (_identity(t), math.fsum(a for a, _ in sums),

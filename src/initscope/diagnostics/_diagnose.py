@@ -440,12 +440,13 @@ def _tell_kinds_apart(stats: dict[str, LayerStats], modules: dict[str, nn.Module
     classes too: the same name in two kinds of block is two roles (EfficientNet's first
     block is a DepthwiseSeparableConv, whose conv_pw projects and whose squeeze-excite
     reads its own resolution; the others are InvertedResidual)."""
+    holders = {name: _holders(name, modules) for name in stats}
     chains: dict[str, set[str]] = {}
     for name, s in stats.items():
-        chains.setdefault(s.role_key, set()).add(_holders(name, modules))
+        chains.setdefault(s.role_key, set()).add(holders[name])
     for name, s in stats.items():
         if len(chains[s.role_key]) > 1:
-            s.role_key = f"{s.role_key} in {_holders(name, modules)}"
+            s.role_key = f"{s.role_key} in {holders[name]}"
 
 
 def _block(name: str) -> str:

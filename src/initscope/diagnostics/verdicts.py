@@ -66,12 +66,16 @@ class InputScale:
 _AT_AUTO = "the weights already have the scale initscope.initialize(model, 'auto') gives them"
 
 
+def _gains_off(layers: list[LayerStats]) -> list[LayerStats]:
+    """The layers whose gain is more than 25% from the one "auto" gives them."""
+    return [s for s in layers if s.gain_used and s.gain_auto
+            and abs(math.log(s.gain_used / s.gain_auto)) > math.log(1.25)]
+
+
 def _at_auto(layers: list[LayerStats]) -> bool:
     """Every layer with a known gain (weights fed by a known nonlinearity) is within
     25% of the gain "auto" gives it, and there is at least one."""
-    known = [(s.gain_used, s.gain_auto) for s in layers if s.gain_used and s.gain_auto]
-    return bool(known) and all(abs(math.log(used / auto)) <= math.log(1.25)
-                               for used, auto in known)
+    return any(s.gain_used and s.gain_auto for s in layers) and not _gains_off(layers)
 
 
 def _scale_fix(layers: list[LayerStats], scale: InputScale | None) -> str | None:
@@ -97,8 +101,7 @@ def _dead_fix(layers: list[LayerStats], scale: InputScale | None) -> str:
 
 
 def _gain_hint(layers: list[LayerStats], backward: bool = False) -> str:
-    off = [s for s in layers if s.gain_used and s.gain_auto
-           and abs(math.log(s.gain_used / s.gain_auto)) > math.log(1.25)]
+    off = _gains_off(layers)
     if not off and backward:
         return ("the weights already carry the forward gain, which for this activation "
                 "differs from the backward one (tanh: 1.59 vs 1.47): gradients then grow or "

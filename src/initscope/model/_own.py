@@ -114,29 +114,21 @@ class Own:
     def __init__(self, value: torch.Tensor, mean: float, mean_square: float) -> None:
         self.value, self.mean, self.mean_square = value, mean, mean_square
 
-    def _spread(self) -> bool:
-        return self.mean_square - self.mean ** 2 > self._SPREAD * self.mean_square
-
-    def _extremes(self) -> tuple[float, float]:
+    def _common(self) -> float | None:
+        """The value every element holds, or None (at least one value)."""
+        if self.mean_square - self.mean ** 2 > self._SPREAD * self.mean_square:
+            return None
         low, high = torch.aminmax(self.value)
-        return float(low), float(high)
+        return float(low) if bool(low == high) else None
 
     def all_equal(self, c: float) -> bool:
         """Every value equals ``c`` (true of no values)."""
-        if self.value.numel() == 0:
-            return True
-        if self._spread():
-            return False
-        low, high = self._extremes()
-        return low == high == c
+        return self.value.numel() == 0 or self._common() == c
 
     @property
     def constant(self) -> bool:
         """At least two values, all equal."""
-        if self.value.numel() < 2 or self._spread():
-            return False
-        low, high = self._extremes()
-        return low == high
+        return self.value.numel() > 1 and self._common() is not None
 
 
 def own_values(model: nn.Module, seed: int,

@@ -236,8 +236,8 @@ class _Recorder(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if self.depth[0] or name in _IGNORED:
             return out
-        inputs = _known(self.ids, (args, kwargs))
         tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        inputs = tuple(dict.fromkeys(self.ids[id(t)] for t in tensors if id(t) in self.ids))
         owner = next((self.owners[id(t)] for t in tensors if id(t) in self.owners), None) \
             if self.owners and inputs else None
         found = [self.params[id(t)] for t in tensors if id(t) in self.params] \

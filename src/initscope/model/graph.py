@@ -526,28 +526,16 @@ def analyze(trace: Trace, model: nn.Module) -> LayerGraph:
             layers[c] = replace(layers[c], activation_from=producer)
     for name, count in _chain_sizes(links).items():
         layers[name] = replace(layers[name], chain_links=count)
-    for name, found in _param_roles(trace, roles, layers, model).items():
-        layers[name] = replace(layers[name], param_roles=tuple(sorted(found.items())))
-    for name in _layer_scaled(trace, roles, layers):
+    found, scaled = _param_roles(trace, roles, layers, model)
+    for name, named in found.items():
+        layers[name] = replace(layers[name], param_roles=tuple(sorted(named.items())))
+    for name in scaled:
         layers[name] = replace(layers[name], layer_scaled=True)
     return LayerGraph(layers, trace.method, n_branches, unresolved)
 
 
-def _layer_scaled(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo]) -> set[str]:
-    """The layers whose output a layer scale multiplies (see LayerInfo.layer_scaled)."""
-    found = set()
-    for qualified, uses in trace.param_uses.items():
-        owner, _, local = qualified.rpartition(".")
-        if owner not in layers or not dict(layers[owner].param_roles).get(
-                local, "").startswith("layer scale"):
-            continue
-        node = trace.nodes[uses[0].node]
-        data = max(node.inputs, key=lambda k: len(_ancestors(trace, k)), default=None)
-        if data is not None:
-            source = trace.nodes[_through(trace, roles, data)]
-            if source.kind == "module" and source.target in layers:
-                found.add(source.target)
-    return found
+#: The role of a per-channel gain on a residual branch's output (ConvNeXt's gamma).
+LAYER_SCALE = "layer scale (a residual branch's per-channel gain)"
 
 
 #: Ops that multiply their input by a weight matrix.
@@ -559,10 +547,12 @@ _WRITE_OPS = frozenset({"__setitem__", "setitem", "index_put", "masked_fill", "m
 
 
 def _param_roles(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
-                 model: nn.Module) -> dict[str, dict[str, str]]:
+                 model: nn.Module) -> tuple[dict[str, dict[str, str]], set[str]]:
     """LayerInfo.param_roles, by layer name: routers and GLU projections among the
-    layers, and the parameters a module's own code uses (read off their first use)."""
+    layers, and the parameters a module's own code uses (read off their first use); and
+    the layers a layer scale multiplies (LayerInfo.layer_scaled)."""
     found: dict[str, dict[str, str]] = {}
+    scaled: set[str] = set()
     index = {node.target: node.index for node in trace.nodes if node.kind == "module"}
     for name, info in layers.items():
         i = index.get(name)
@@ -583,8 +573,13 @@ def _param_roles(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
     for qualified, uses in trace.param_uses.items():
         owner, _, local = qualified.rpartition(".")
         if owner in layers and qualified in params:
-            found.setdefault(owner, {})[local] = _use_role(trace, roles, uses[0],
-                                                           params[qualified])
+            role = _use_role(trace, roles, uses[0], params[qualified])
+            found.setdefault(owner, {})[local] = role
+            data = _data_input(trace, uses[0].node) if role == LAYER_SCALE else None
+            if data is not None:
+                source = trace.nodes[_through(trace, roles, data)]
+                if source.kind == "module" and source.target in layers:
+                    scaled.add(source.target)
     for name, info in layers.items():  # a module's own parameters its forward never used
         if info.input_source != "unused" or info.kind != "other":
             continue
@@ -599,7 +594,7 @@ def _param_roles(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
             continue
         for local, _ in info.module.named_parameters(recurse=False):
             found.setdefault(name, {}).setdefault(local, "not used on this batch")
-    return found
+    return found, scaled
 
 
 def _feeds_branch_end(trace: Trace, roles: list[_Role], layers: dict[str, LayerInfo],
@@ -629,6 +624,7 @@ def _embedding_role(trace: Trace, roles: list[_Role], info: LayerInfo, i: int) -
     if info.input_source != "input":
         return "position embedding (indices the model computes)"
     return None
+
 
 def _after(trace: Trace, roles: list[_Role], start: int,
            through: tuple[str, ...] = ("transparent", "split"),
@@ -708,7 +704,7 @@ def _use_role(trace: Trace, roles: list[_Role], use: ParamUse, p: torch.Tensor) 
 def _gain_side(trace: Trace, roles: list[_Role], i: int) -> str:
     """A per-channel gain: on a residual branch's output (a layer scale) or on the
     shortcut around it (a skip gain), read off the sum it feeds."""
-    data = max(trace.nodes[i].inputs, key=lambda k: len(_ancestors(trace, k)), default=None)
+    data = _data_input(trace, i)
     for j in _users(trace, roles, i):
         if roles[j].role == "add" and data is not None:
             a, b = trace.nodes[j].inputs
@@ -717,8 +713,14 @@ def _gain_side(trace: Trace, roles: list[_Role], i: int) -> str:
             if data in _ancestors(trace, other):  # what it scales also feeds the sum's other side
                 return "per-channel skip gain (on the shortcut)"
             if other in _ancestors(trace, mine):  # it scales what was computed from the other
-                return "layer scale (a residual branch's per-channel gain)"
+                return LAYER_SCALE
     return "per-channel gain"
+
+
+def _data_input(trace: Trace, i: int) -> int | None:
+    """Of a node's inputs, the one with the longest history: the data a parameter's op
+    acts on (the parameter's own side, computed from it alone, has none)."""
+    return max(trace.nodes[i].inputs, key=lambda k: len(_ancestors(trace, k)), default=None)
 
 
 def _chain_sizes(links: dict[str, tuple[str, ...]]) -> dict[str, int]:
@@ -938,11 +940,11 @@ def _weighted_operand(trace: Trace, roles: list[_Role], softmax: int) -> int | N
 
 
 def _producers(trace: Trace, start: int,
-               roles: list[_Role] | None = None) -> set[tuple[str, int | None]]:
+               roles: list[_Role]) -> set[tuple[str, int | None]]:
     """The modules a value is computed from, stopping at each module met (positional
-    rotations and reshapes pass, and with ``roles`` the modules that pass a value on
-    unchanged: timm's q_norm / k_norm, an Identity between the fused QKV and the
-    attention), with the part taken of a split output."""
+    rotations and reshapes pass, and so do the modules that pass a value on unchanged:
+    timm's q_norm / k_norm, an Identity between the fused QKV and the attention), with
+    the part taken of a split output."""
     out: set[tuple[str, int | None]] = set()
     stack: list[tuple[int, int | None]] = [(start, None)]
     seen: set[int] = set()
@@ -952,8 +954,7 @@ def _producers(trace: Trace, start: int,
             continue
         seen.add(i)
         node = trace.nodes[i]
-        if node.kind == "module" and roles is not None and \
-                roles[i].role == "transparent" and node.inputs:
+        if node.kind == "module" and roles[i].role == "transparent" and node.inputs:
             stack.extend((j, block) for j in node.inputs)
             continue
         if node.kind == "module":
