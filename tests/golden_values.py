@@ -47,7 +47,9 @@ def schemes() -> list[str]:
 
 
 def fingerprint() -> str:
-    """The CPU model, torch's CPU capability and version: where hashes must agree."""
+    """The CPU model, torch's CPU capability, version and thread count: where hashes must
+    agree (a float32 QR's LAPACK blocking, and so its last bits, follow the thread count:
+    at 1 thread on the capturing machine 5 hashes and the convnet table's bits differ)."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -55,7 +57,8 @@ def fingerprint() -> str:
                          model)
     except OSError:
         pass
-    return f"{model} | {torch.backends.cpu.get_cpu_capability()} | torch {torch.__version__}"
+    return (f"{model} | {torch.backends.cpu.get_cpu_capability()} | torch {torch.__version__}"
+            f" | {torch.get_num_threads()} threads")
 
 
 def weights_record(model: nn.Module) -> dict[str, Any]:
