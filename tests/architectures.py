@@ -74,9 +74,11 @@ def torchvision_resnet_init(model: nn.Module) -> None:
 
 class ResNet18(nn.Module):
     """He et al. 2016's ResNet-18, laid out as torchvision's (same parameter names) and
-    initialized as torchvision's constructor does (:func:`torchvision_resnet_init`)."""
+    initialized as torchvision's constructor does (:func:`torchvision_resnet_init`);
+    ``zero_init_residual`` zeroes each block's last BatchNorm gain, as torchvision's
+    option of that name (and timm's default ``zero_init_last``) does."""
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -90,6 +92,10 @@ class ResNet18(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, num_classes)
         torchvision_resnet_init(self)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -31,6 +31,49 @@ def test_zero_last_bn_makes_every_resnet_block_start_as_identity():
         assert torch.allclose(block(x), x)
 
 
+def _bn2_gains(model: nn.Module) -> list[torch.Tensor]:
+    return [m.bn2.weight for m in model.modules() if hasattr(m, "bn2")]
+
+
+def test_auto_keeps_a_residual_branch_the_model_starts_switched_off():
+    """torchvision's zero_init_residual (timm's default zero_init_last) is the model's
+    choice: "auto" keeps those zeros, says so, and is then zero_last_bn to the bit."""
+    model = ResNet18(num_classes=10, zero_init_residual=True)
+    report = initialize(model, "auto", seed=0)
+    kept = {r.name: r for r in report.records if r.kept}
+    names = {f"layer{s}.{b}.bn2.weight" for s in range(1, 5) for b in range(2)}
+    assert set(kept) == names
+    for r in kept.values():
+        assert not r.covered and r.kept.startswith("as built:") and "Goyal" in r.kept, r
+    assert all(torch.count_nonzero(w) == 0 for w in _bn2_gains(model))
+    recipe = ResNet18(num_classes=10)
+    initialize(recipe, "zero_last_bn", seed=0)
+    for (n, p), q in zip(model.state_dict().items(), recipe.state_dict().values(),
+                         strict=True):
+        assert torch.equal(p, q), n
+
+
+def test_a_zero_gain_is_kept_only_at_a_branch_end_and_only_by_auto():
+    model = ResNet18(num_classes=10, zero_init_residual=True)
+    nn.init.zeros_(model.layer1[0].bn1.weight)  # inside the branch: not the identity trick
+    nn.init.zeros_(model.layer2[0].downsample[1].weight)  # on the shortcut
+    nn.init.constant_(model.layer3[0].bn2.weight, 0.5)  # not switched off
+    initialize(model, "auto", seed=0)
+    assert torch.all(model.layer1[0].bn1.weight == 1)
+    assert torch.all(model.layer2[0].downsample[1].weight == 1)
+    assert torch.all(model.layer3[0].bn2.weight == 1)
+    assert torch.count_nonzero(model.layer1[0].bn2.weight) == 0
+    asked = ResNet18(num_classes=10, zero_init_residual=True)
+    initialize(asked, "he", seed=0)  # the scheme asked for applies its rule everywhere
+    assert all(torch.all(w == 1) for w in _bn2_gains(asked))
+    # "auto" named for a layer keeps what the model chose there, as the base "auto" does
+    initialize(asked := ResNet18(num_classes=10, zero_init_residual=True), "he", seed=0,
+               overrides={"layer1.*": "auto"})
+    gains = _bn2_gains(asked)
+    assert all(torch.count_nonzero(w) == 0 for w in gains[:2])
+    assert all(torch.all(w == 1) for w in gains[2:])
+
+
 def test_skipinit_switches_every_gpt_branch_off():
     model = GPT(layers=3)
     initialize(model, "skipinit", seed=0)

@@ -50,8 +50,13 @@ def test_auto_writes_every_parameter_or_says_why_and_runs(name):
     for r in report.records:
         assert r.covered or r.kept, r
         assert r.role and not r.role.startswith(("other (", "used in")), r
-    left = {r.name.rpartition(".")[2] for r in report.records if not r.covered}
-    assert left <= {"gamma"}, left  # ConvNeXt's layer scale: as built (1e-6), no rule
+    left = {r.name.rpartition(".")[2]: r.kept for r in report.records if not r.covered}
+    if name == "resnet18":  # timm's zero_init_last: each block's last BN gain kept at 0
+        assert {r.name for r in report.records if not r.covered} == {
+            f"layer{s}.{b}.bn2.weight" for s in range(1, 5) for b in range(2)}
+        assert "zero_init_last" in left["weight"] and not model.layer1[0].bn2.weight.any()
+    else:  # ConvNeXt's layer scale: as built (1e-6), no rule
+        assert set(left) <= {"gamma"}, left
     with torch.no_grad():
         assert bool(torch.isfinite(model(X)).all())
 
@@ -100,16 +105,24 @@ def test_residual_recipes_reach_efficientnets_batchnormact(recipe):
     assert len(zeroed) == 9 and all(n.endswith(".bn3.weight") for n in zeroed), zeroed
 
 
-def test_a_resnet_under_auto_fed_a_shifted_input_is_told_to_standardize_it():
-    """The issue's case, on timm's ResNet-18 in eval mode: the fix names the input's
-    scale, not "auto" again."""
-    model, _ = _auto("resnet18")
+@pytest.mark.parametrize("zero_init_last", [True, False])
+def test_a_resnet_under_auto_fed_a_shifted_input_is_not_told_to_use_auto(zero_init_last):
+    """The issue's case, on timm's ResNet-18 in eval mode fed randn * 3 + 2: nothing tells
+    it to use "auto" again. No verdict fires on it today, with the blocks' branches on or
+    off (BatchNorm at its initial running statistics passes the input's scale on, second
+    moment 13, and no unit dies): the advice a firing verdict gives there is tested on the
+    suite's ResNet-18 (tests/test_advice_at_auto.py); here the measurement that none is
+    due."""
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", pretrained=False, num_classes=10,
+                              zero_init_last=zero_init_last)
+    initscope.initialize(model, "auto", seed=0, example_inputs=X)
     model.eval()
     shifted = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 3 + 2
-    for v in initscope.diagnose(model, shifted).verdicts:
-        assert v.fix.startswith("the weights already have the scale"), v
-        if v.kind == "dead_units":
-            assert "the input is not standardized" in v.fix
+    report = initscope.diagnose(model, shifted)
+    stem = next(s for s in report.layers if s.name == "bn1")
+    assert stem.pre_second_moment > 4 and stem.dead < 0.05, stem  # the input's scale; alive
+    assert report.verdicts == [], report.verdicts
 
 
 def test_timms_layer_norm_and_batch_norm_act_outputs_are_read_before_the_activation():

@@ -291,6 +291,24 @@ def _parts_from_model(info: LayerInfo, local: str, param: torch.Tensor,
     return OWN_SCALE
 
 
+#: Why "auto" keeps a residual branch's last norm gain at 0 in a model without its own
+#: init method (timm, torchvision): the constructor chose it, and timm's ResNet-18 trained
+#: to 0.0008 with it against 0.057 at gain 1 (benchmarks/scripts/timm_training.py).
+ZERO_BRANCH = ("the model starts this residual branch's last norm gain at 0, so the block "
+               "starts as the identity (Goyal et al. 2017; timm's zero_init_last, "
+               "torchvision's zero_init_residual)")
+
+
+def _switched_off(info: LayerInfo, local: str, param: torch.Tensor) -> bool:
+    """Whether ``param`` is a residual branch's last norm gain that the model holds at
+    exactly 0: a deliberate choice (a block that starts as the identity), never what a
+    default constructor leaves, so "auto" keeps it where the model has no init method
+    to ask (a Hugging Face model's is asked: _against_premise)."""
+    return (info.kind == "norm" and info.branch_end and local == "weight"
+            and param.numel() > 0 and not param.is_meta
+            and not bool(param.detach().any()))
+
+
 def _warn_unmatched(overrides: Mapping[str | type[nn.Module], object] | None,
                     graph: LayerGraph) -> None:
     """Say which name overrides match no layer of the graph (a typo, or a layer the
@@ -422,32 +440,31 @@ def initialize(
             step = _through_parametrization(
                 name, graph, functools.partial(plan_of, name=name, shape=tuple(param.shape)),
                 seed, reparametrized)
+        # A layer named in `overrides` gets what was asked for it ("auto" there keeps
+        # the model's own as "auto" does); the base scheme keeps what contradicts its
+        # premise.
+        asked = resolved.scheme_for(info)
+        as_auto = asked == "auto" if asked is not None else careful
+        kept = "as built: no rule for it"
         if hf is not None:
             if own is None:
                 own = own_values(model, seed, owners)
             mine = own.get(name)
-            # A layer named in `overrides` gets what was asked for it ("auto" there
-            # keeps the model's own as "auto" does); the base scheme keeps what
-            # contradicts its premise.
-            asked = resolved.scheme_for(info)
             why = ("no rule of this scheme for it" if step is None else
-                   _parts_from_model(info, local, param, mine)
-                   if (asked == "auto" if asked is not None else careful) else
+                   _parts_from_model(info, local, param, mine) if as_auto else
                    None if mine is None or asked is not None else
                    _against_premise(info, local, param, mine))
             if why is not None and mine is not None:
                 step = _own_step(mine.value, type(hf).__name__, why)
                 handed[id(step)] = mine
             elif step is None:
-                todo.append(ParamRecord(
-                    name, tuple(param.shape), info.name, info.kind, None,
-                    input=_input_label(info), covered=False, role=role_of(info, local),
-                    kept="as built: no rule for it, and the model's own init does not set it"))
-                continue
+                kept = "as built: no rule for it, and the model's own init does not set it"
+        elif step is not None and as_auto and _switched_off(info, local, param):
+            step, kept = None, f"as built: {ZERO_BRANCH}"
         if step is None:
             todo.append(ParamRecord(name, tuple(param.shape), info.name, info.kind, None,
                                     input=_input_label(info), covered=False,
-                                    role=role_of(info, local), kept="as built: no rule for it"))
+                                    role=role_of(info, local), kept=kept))
             continue
         if param.is_meta:
             raise ValueError(
